@@ -1,0 +1,346 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a server listens.
+public enum BindTarget: Sendable, CustomStringConvertible {
+    /// Bind a TCP socket (port 0 asks the OS for a free port).
+    case tcp(host: String, port: Int)
+    /// Bind a Unix domain socket at `path` (an old socket file is replaced); the file gets mode 0600.
+    case unixSocket(path: String)
+    /// Serve an already bound and listening socket, e.g. fd 3 handed over by a supervisor.
+    case inherited(fd: CInt)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unixSocket(let path): return "unix:\(path)"
+        case .inherited(let fd): return "fd \(fd)"
+        }
+    }
+}
+
+public struct HTTPServerConfiguration: Sendable {
+    public var target: BindTarget
+    /// Requests with a larger body are answered 413 without reaching the responder.
+    public var maxBodySize: Int
+    /// How long a graceful shutdown waits for requests in flight before closing their connections.
+    public var shutdownTimeout: Duration
+    /// Listen backlog for sockets this server binds itself.
+    public var backlog: Int32
+
+    public init(target: BindTarget, maxBodySize: Int = 10 << 20, shutdownTimeout: Duration = .seconds(30), backlog: Int32 = 1024) {
+        self.target = target
+        self.maxBodySize = maxBodySize
+        self.shutdownTimeout = shutdownTimeout
+        self.backlog = backlog
+    }
+}
+
+/// An HTTP/1.1 server on SwiftNIO's async channels.
+///
+/// Each connection runs a reader and a processor: the reader collects requests (bounded by
+/// `maxBodySize`), the processor hands them to the responder one at a time. When the client goes
+/// away, the reader ends and the responder's task is cancelled, so upstream work stops too.
+/// A graceful shutdown stops accepting, closes idle connections, lets requests in flight finish
+/// (up to `shutdownTimeout`), then returns from `run()`.
+public final class HTTPServer: Service, Sendable {
+    public let configuration: HTTPServerConfiguration
+    private let responder: any HTTPResponder
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let state = Mutex(State())
+    private let boundAddress = Mutex<SocketAddress?>(nil)
+
+    struct Connection {
+        var channel: any Channel
+        var busy: Bool
+    }
+
+    struct State {
+        var serverChannel: (any Channel)?
+        var draining = false
+        var connections: [UInt64: Connection] = [:]
+        var nextID: UInt64 = 0
+        var inFlight = 0
+        var forceClose: Scheduled<Void>?
+    }
+
+    public init(
+        configuration: HTTPServerConfiguration,
+        responder: any HTTPResponder,
+        logger: Logger,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.configuration = configuration
+        self.responder = responder
+        self.logger = logger
+        self.group = eventLoopGroup
+    }
+
+    /// The address the server is bound to, once `run()` has bound it.
+    public var localAddress: SocketAddress? { boundAddress.withLock { $0 } }
+    /// Requests currently being answered.
+    public var requestsInFlight: Int { state.withLock { $0.inFlight } }
+    /// Open client connections.
+    public var openConnections: Int { state.withLock { $0.connections.count } }
+    public var isDraining: Bool { state.withLock { $0.draining } }
+
+    public func run() async throws {
+        try await run(onBound: { _ in })
+    }
+
+    /// Binds, calls `onBound` with the bound address, and serves until a graceful shutdown
+    /// (`beginShutdown()` or the service group's) has drained every connection.
+    public func run(onBound: @Sendable (SocketAddress?) -> Void) async throws {
+        let serverChannel = try await bind()
+        let address = serverChannel.channel.localAddress
+        boundAddress.withLock { $0 = address }
+        let shutdownEarly = state.withLock { s -> Bool in
+            s.serverChannel = serverChannel.channel
+            return s.draining
+        }
+        if shutdownEarly { serverChannel.channel.close(promise: nil) }
+        onBound(address)
+
+        try await withGracefulShutdownHandler {
+            try await serverChannel.executeThenClose { inbound in
+                await withDiscardingTaskGroup { group in
+                    do {
+                        for try await connection in inbound {
+                            group.addTask { await self.serve(connection) }
+                        }
+                    } catch {
+                        self.logger.debug("accept loop ended", metadata: ["error": "\(error)"])
+                    }
+                    // No more accepts: whatever is still open drains in the task group.
+                    self.beginShutdown()
+                }
+            }
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+        state.withLock { $0.forceClose?.cancel() }
+    }
+
+    /// Stops accepting new connections, closes idle ones, and lets busy ones finish their
+    /// current response (forcibly closed after `shutdownTimeout`).
+    public func beginShutdown() {
+        let (server, idle, first) = state.withLock { s -> ((any Channel)?, [any Channel], Bool) in
+            let first = !s.draining
+            s.draining = true
+            let idle = s.connections.values.filter { !$0.busy }.map(\.channel)
+            return (s.serverChannel, idle, first)
+        }
+        guard first else { return }
+        server?.close(promise: nil)
+        for channel in idle { channel.close(promise: nil) }
+        let timeout = TimeAmount(configuration.shutdownTimeout)
+        let scheduled = group.next().scheduleTask(in: timeout) { [self] in
+            let all = state.withLock { $0.connections.values.map(\.channel) }
+            if !all.isEmpty {
+                logger.warning("shutdown timeout reached, closing \(all.count) connection(s)")
+            }
+            for channel in all { channel.close(promise: nil) }
+        }
+        state.withLock { $0.forceClose = scheduled }
+    }
+
+    // MARK: - Binding
+
+    private typealias ConnectionChannel = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+
+    private func bind() async throws -> NIOAsyncChannel<ConnectionChannel, Never> {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: configuration.backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        let initializer: @Sendable (any Channel) -> EventLoopFuture<ConnectionChannel> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                    withPipeliningAssistance: false,
+                    withErrorHandling: true
+                )
+                return try ConnectionChannel(wrappingChannelSynchronously: channel)
+            }
+        }
+        switch configuration.target {
+        case .tcp(let host, let port):
+            return try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
+        case .unixSocket(let path):
+            let unixBootstrap = ServerBootstrap(group: group).serverChannelOption(.backlog, value: configuration.backlog)
+            let channel = try await unixBootstrap.bind(
+                unixDomainSocketPath: path,
+                cleanupExistingSocketFile: true,
+                childChannelInitializer: initializer
+            )
+            chmod(path, 0o600)
+            return channel
+        case .inherited(let fd):
+            return try await bootstrap.bind(fd, childChannelInitializer: initializer)
+        }
+    }
+
+    // MARK: - Connections
+
+    private enum Item: Sendable {
+        case request(ServerRequest, keepAlive: Bool)
+        case tooLarge(HTTPRequestHead)
+    }
+
+    private func serve(_ connection: ConnectionChannel) async {
+        let channel = connection.channel
+        let id: UInt64? = state.withLock { s in
+            if s.draining { return nil }
+            s.nextID += 1
+            s.connections[s.nextID] = Connection(channel: channel, busy: false)
+            return s.nextID
+        }
+        guard let id else {
+            try? await connection.executeThenClose { _, _ in }
+            return
+        }
+        defer { _ = state.withLock { $0.connections.removeValue(forKey: id) } }
+
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                let (stream, continuation) = AsyncStream<Item>.makeStream()
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        await self.read(inbound, outbound: outbound, remote: channel.remoteAddress, into: continuation)
+                        continuation.finish()
+                    }
+                    group.addTask {
+                        await self.process(stream, outbound: outbound, connectionID: id)
+                    }
+                    // Whichever ends first ends the connection: the reader at EOF (client gone,
+                    // cancel the responder), the processor when the connection must close.
+                    await group.next()
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            logger.trace("connection ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func read(
+        _ inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+        remote: SocketAddress?,
+        into continuation: AsyncStream<Item>.Continuation
+    ) async {
+        let limit = configuration.maxBodySize
+        var head: HTTPRequestHead?
+        var body = ByteBuffer()
+        var tooLarge = false
+        do {
+            for try await part in inbound {
+                switch part {
+                case .head(let h):
+                    head = h
+                    body = ByteBuffer()
+                    tooLarge = false
+                    if let length = h.headers.first(name: "content-length").flatMap(Int.init), length > limit {
+                        tooLarge = true
+                        continuation.yield(.tooLarge(h))
+                    } else if h.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                        try await outbound.write(.head(HTTPResponseHead(version: h.version, status: .continue)))
+                    }
+                case .body(var chunk):
+                    guard !tooLarge, let h = head else { continue }
+                    if body.readableBytes + chunk.readableBytes > limit {
+                        tooLarge = true
+                        body = ByteBuffer()
+                        continuation.yield(.tooLarge(h))
+                    } else {
+                        body.writeBuffer(&chunk)
+                    }
+                case .end:
+                    if let h = head, !tooLarge {
+                        let request = ServerRequest(
+                            method: h.method, uri: h.uri, headers: h.headers, body: body,
+                            version: h.version, remoteAddress: remote
+                        )
+                        continuation.yield(.request(request, keepAlive: h.isKeepAlive))
+                    }
+                    head = nil
+                    body = ByteBuffer()
+                }
+            }
+        } catch {
+            logger.trace("read ended", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func process(
+        _ items: AsyncStream<Item>,
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+        connectionID id: UInt64
+    ) async {
+        for await item in items {
+            let draining = state.withLock { s -> Bool in
+                s.connections[id]?.busy = true
+                s.inFlight += 1
+                return s.draining
+            }
+            let keepGoing: Bool
+            switch item {
+            case .tooLarge(let head):
+                let writer = ResponseWriter(outbound: outbound, requestVersion: head.version, keepAlive: false)
+                try? await writer.respond(
+                    status: .payloadTooLarge,
+                    json: ErrorBody.json(
+                        message: "Request body exceeds the limit of \(configuration.maxBodySize) bytes",
+                        type: "invalid_request_error", code: "request_too_large"
+                    )
+                )
+                keepGoing = false
+            case .request(let request, let keepAlive):
+                let writer = ResponseWriter(outbound: outbound, requestVersion: request.version, keepAlive: keepAlive && !draining)
+                keepGoing = await answer(request, writer: writer)
+            }
+            let stillDraining = state.withLock { s -> Bool in
+                s.connections[id]?.busy = false
+                s.inFlight -= 1
+                return s.draining
+            }
+            if !keepGoing || stillDraining || Task.isCancelled { return }
+        }
+    }
+
+    /// Runs the responder; returns whether the connection may serve another request.
+    private func answer(_ request: ServerRequest, writer: ResponseWriter) async -> Bool {
+        do {
+            try await responder.respond(to: request, writer: writer)
+            if !writer.headWritten {
+                try await writer.respond(status: .noContent)
+            } else if !writer.ended {
+                try await writer.end()
+            }
+            return !writer.closeAfter
+        } catch {
+            if Task.isCancelled {
+                logger.debug("request cancelled: client went away", metadata: ["path": "\(request.path)"])
+                return false
+            }
+            if !writer.headWritten {
+                logger.error("request failed", metadata: ["path": "\(request.path)", "error": "\(error)"])
+                try? await writer.respond(
+                    status: .internalServerError,
+                    json: ErrorBody.json(message: "Internal server error", type: "server_error", code: "internal_error")
+                )
+                return !writer.closeAfter
+            }
+            logger.debug("response aborted", metadata: ["path": "\(request.path)", "error": "\(error)"])
+            return false
+        }
+    }
+}

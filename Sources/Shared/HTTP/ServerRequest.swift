@@ -1,0 +1,56 @@
+import NIOCore
+import NIOHTTP1
+
+/// One fully received HTTP request: head plus the whole body (bounded by the server's `maxBodySize`).
+public struct ServerRequest: Sendable {
+    public var method: HTTPMethod
+    public var uri: String
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer
+    public var version: HTTPVersion
+    public var remoteAddress: SocketAddress?
+
+    public init(
+        method: HTTPMethod,
+        uri: String,
+        headers: HTTPHeaders = [:],
+        body: ByteBuffer = ByteBuffer(),
+        version: HTTPVersion = .http1_1,
+        remoteAddress: SocketAddress? = nil
+    ) {
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self.body = body
+        self.version = version
+        self.remoteAddress = remoteAddress
+    }
+
+    /// The path without the query string.
+    public var path: String {
+        guard let q = uri.firstIndex(of: "?") else { return uri }
+        return String(uri[..<q])
+    }
+
+    /// Query parameters (last one wins, `+` and percent escapes decoded).
+    public var query: [String: String] {
+        guard let q = uri.firstIndex(of: "?") else { return [:] }
+        var result: [String: String] = [:]
+        for pair in uri[uri.index(after: q)...].split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = Self.decode(parts[0])
+            result[key] = parts.count > 1 ? Self.decode(parts[1]) : ""
+        }
+        return result
+    }
+
+    private static func decode(_ s: Substring) -> String {
+        let plusless = s.replacingOccurrences(of: "+", with: " ")
+        return plusless.removingPercentEncoding ?? plusless
+    }
+
+    /// The body as a `String` (UTF-8).
+    public var bodyString: String { String(buffer: body) }
+}
+
+import Foundation

@@ -1,0 +1,59 @@
+import NIOHTTP1
+import Shared
+
+/// Carries out an injected fault.
+enum FaultPlayer {
+    enum Outcome {
+        /// The fault answered (or will never answer) the request.
+        case handled
+        /// Answer normally, cutting the connection after `dropAfter` events when set.
+        case proceed(dropAfter: Int?)
+    }
+
+    /// `streaming`: the endpoint answers with server-sent events (shapes `garbage`).
+    static func play(_ fault: Fault, writer: ResponseWriter, streaming: Bool) async throws -> Outcome {
+        switch fault.kind {
+        case .status:
+            var headers: HTTPHeaders = [:]
+            if let retryAfter = fault.retryAfter { headers.add(name: "retry-after", value: String(retryAfter)) }
+            try await writer.sendError(
+                .code(fault.status), code: "injected_fault",
+                message: "injected status \(fault.status) (\(fault.id))", headers: headers
+            )
+            return .handled
+        case .delay:
+            try await Task.sleep(for: .milliseconds(fault.delayMs))
+            return .proceed(dropAfter: nil)
+        case .hang:
+            // Until the client goes away: the server cancels this task then.
+            while true { try await Task.sleep(for: .seconds(3600)) }
+        case .drop:
+            return .proceed(dropAfter: fault.afterEvents)
+        case .garbage:
+            writer.closeConnectionAfterResponse()
+            if streaming {
+                try await writer.writeHead(status: .ok, headers: SSEWriter.headers)
+                try await writer.write("data: {\"type\":\"Content\",\"content\":\"unterminated\n\n")
+                try await writer.write("data: <<<this is not JSON>>>\n\n")
+                try await writer.write("data: \u{1}\u{2}garbage\n\n")
+            } else {
+                try await writer.writeHead(status: .ok, headers: ["content-type": "application/json"])
+                try await writer.write("<<<this is not JSON>>>")
+            }
+            try await writer.end()
+            return .handled
+        }
+    }
+
+    /// A non-streaming answer cut short: the head promises the whole body, half of it is
+    /// sent, then the connection closes.
+    static func sendTruncated(_ json: SimJSON, writer: ResponseWriter) async throws -> Never {
+        let text = json.text
+        let half = String(decoding: Array(text.utf8).prefix(text.utf8.count / 2), as: UTF8.self)
+        try await writer.writeHead(
+            status: .ok, headers: ["content-type": "application/json", "content-length": String(text.utf8.count)]
+        )
+        try await writer.write(half)
+        throw DropConnection()
+    }
+}

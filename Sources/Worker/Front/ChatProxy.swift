@@ -1,0 +1,260 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Shared
+
+/// One chat completion, end to end: lease a JWT, call the upstream, turn its events into an
+/// OpenAI answer (streamed or whole), fail over to another JWT while nothing went to the client.
+struct ChatProxy: Sendable {
+    var pool: TokenPool
+    var upstream: UpstreamClient
+    var licenses: LicenseManager
+    var maxAttempts: Int
+    var keepaliveInterval: Duration
+    var logger: Logger
+
+    struct Plan: Sendable {
+        var model: String
+        var body: ByteBuffer
+        var stream: Bool
+        var includeUsage: Bool
+    }
+
+    /// Why an attempt did not produce an answer, while the client has seen nothing yet.
+    private struct AttemptFailure: Error {
+        var outcome: TokenOutcome
+        var message: String
+        var timedOut = false
+        /// The upstream refused the request itself (not the JWT): pass it on, don't retry.
+        var passThrough: APIError?
+    }
+
+    private enum AttemptResult {
+        case answered
+        case failed(AttemptFailure)
+    }
+
+    func run(_ plan: Plan, writer: ResponseWriter) async throws {
+        var tried = Set<String>()
+        var lastFailure: AttemptFailure?
+        var attempts = 0
+        while attempts < maxAttempts {
+            try Task.checkCancellation()
+            guard let lease = pool.lease(excluding: tried) else { break }
+            attempts += 1
+            tried.insert(lease.jwt)
+            let result = await attempt(plan, lease: lease, writer: writer)
+            switch result {
+            case .answered:
+                return
+            case .failed(let failure):
+                if Task.isCancelled {
+                    pool.complete(lease, outcome: .cancelled)
+                    throw CancellationError()
+                }
+                pool.complete(lease, outcome: failure.outcome, error: failure.message)
+                logger.warning(
+                    "upstream attempt failed",
+                    metadata: ["token": "\(lease.name)", "attempt": "\(attempts)", "error": "\(failure.message)"]
+                )
+                if let passThrough = failure.passThrough {
+                    try await writer.respond(passThrough)
+                    return
+                }
+                lastFailure = failure
+                if failure.outcome == .unauthorized, lease.isLicense, pool.claimUnauthorizedRefresh(for: lease.key) {
+                    // A license JWT gets one refresh before the 401 stands; the fresh JWT may be
+                    // tried for this very request (it is a different JWT).
+                    if await licenses.refresh(lease.key) == false {
+                        pool.invalidate(key: lease.key, reason: "license refresh failed after 401")
+                    } else {
+                        attempts -= 1
+                    }
+                }
+            }
+        }
+        guard let lastFailure else {
+            logger.warning("no available JWT tokens: no healthy JWT tokens available")
+            try await writer.respond(APIError.noUsableJWT)
+            return
+        }
+        let error = APIError(
+            status: lastFailure.timedOut ? .gatewayTimeout : .badGateway,
+            message: "Upstream failed after \(attempts) attempt(s): \(lastFailure.message)",
+            type: "upstream_error",
+            code: lastFailure.timedOut ? "upstream_timeout" : "upstream_error"
+        )
+        try await writer.respond(error)
+    }
+
+    private func attempt(_ plan: Plan, lease: Lease, writer: ResponseWriter) async -> AttemptResult {
+        let sink = SSESink(writer: writer)
+        let started = ContinuousClock.now
+        do {
+            let deadline = NIODeadline.now() + upstream.requestTimeout
+            let response = try await upstream.chat(plan.body, jwt: lease.jwt, deadline: deadline)
+            guard response.status == .ok else {
+                let text = String(buffer: (try? await response.body.collect(upTo: 64 << 10)) ?? ByteBuffer())
+                return .failed(Self.classify(status: response.status, headers: response.headers, body: text))
+            }
+            let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
+            let created = Int(Date().timeIntervalSince1970)
+            let builder: AnswerBuilder
+            if plan.stream {
+                builder = try await withKeepAlive(sink, interval: keepaliveInterval) {
+                    try await streamAnswer(response, plan: plan, sink: sink, id: String(id), created: created)
+                }
+            } else {
+                builder = try await collectAnswer(response)
+            }
+            if !plan.stream {
+                let completion = builder.completion(id: String(id), created: created, model: plan.model)
+                let data = try JSONEncoder.compact().encode(completion)
+                try await writer.respond(status: .ok, json: String(decoding: data, as: UTF8.self))
+            }
+            pool.complete(lease, outcome: .success)
+            logger.debug("chat answered", metadata: [
+                "token": "\(lease.name)", "ms": "\((ContinuousClock.now - started).milliseconds)",
+            ])
+            return .answered
+        } catch let failure as AttemptFailure {
+            if await sink.headSent {
+                await endStreamWithError(sink, failure.message, lease: lease, outcome: failure.outcome)
+                return .answered
+            }
+            return .failed(failure)
+        } catch {
+            let failure = Self.classify(error)
+            if Task.isCancelled {
+                return .failed(AttemptFailure(outcome: .cancelled, message: "client disconnected"))
+            }
+            if await sink.headSent {
+                await endStreamWithError(sink, failure.message, lease: lease, outcome: failure.outcome)
+                return .answered
+            }
+            return .failed(failure)
+        }
+    }
+
+    /// A failure after the client got part of the answer: no failover is possible, so the
+    /// stream ends with an error event and `[DONE]` (never a hang).
+    private func endStreamWithError(_ sink: SSESink, _ message: String, lease: Lease, outcome: TokenOutcome) async {
+        pool.complete(lease, outcome: Task.isCancelled ? .cancelled : outcome, error: message)
+        logger.warning("upstream failed mid-stream", metadata: ["token": "\(lease.name)", "error": "\(message)"])
+        let error = ErrorBody.json(message: "Upstream failed mid-stream: \(message)", type: "upstream_error", code: "upstream_error")
+        try? await sink.send(json: error)
+        try? await sink.finish()
+    }
+
+    private func decode(_ payload: String) throws -> UpstreamEvent {
+        do {
+            return try UpstreamEvent.decode(payload)
+        } catch {
+            throw AttemptFailure(outcome: .upstreamFailure("malformed event stream"), message: error.description)
+        }
+    }
+
+    private func collectAnswer(_ response: HTTPClientResponse) async throws -> AnswerBuilder {
+        var builder = AnswerBuilder()
+        var parser = SSEParser()
+        func apply(_ payloads: [String]) throws -> Bool {
+            for payload in payloads {
+                _ = builder.apply(try decode(payload))
+                if builder.ended { return true }
+            }
+            return false
+        }
+        for try await buffer in response.body {
+            if try apply(parser.feed(buffer)) { return builder }
+        }
+        if try apply(parser.finish()) { return builder }
+        throw AttemptFailure(outcome: .upstreamFailure("stream ended early"), message: "upstream stream ended before `data: end`")
+    }
+
+    private func streamAnswer(
+        _ response: HTTPClientResponse, plan: Plan, sink: SSESink, id: String, created: Int
+    ) async throws -> AnswerBuilder {
+        var builder = AnswerBuilder()
+        var parser = SSEParser()
+        func chunk(_ delta: OpenAIWire.Chunk.Delta, finish: String? = nil) throws -> String {
+            let c = OpenAIWire.Chunk(
+                id: id, created: created, model: plan.model,
+                choices: [.init(delta: delta, finishReason: finish)],
+                includeUsageField: plan.includeUsage
+            )
+            return String(decoding: try JSONEncoder.compact().encode(c), as: UTF8.self)
+        }
+        func forward(_ payloads: [String]) async throws -> Bool {
+            for payload in payloads {
+                let event = try decode(payload)
+                let deltas = builder.apply(event)
+                if !deltas.isEmpty || builder.ended {
+                    if await !sink.headSent {
+                        try await sink.sendHead()
+                        try await sink.send(json: chunk(.init(role: "assistant", content: "")))
+                    }
+                }
+                for delta in deltas {
+                    try await sink.send(json: chunk(delta.chunkDelta))
+                }
+                if builder.ended { return true }
+            }
+            return false
+        }
+        var done = false
+        for try await buffer in response.body {
+            if try await forward(parser.feed(buffer)) { done = true; break }
+        }
+        if !done { done = try await forward(parser.finish()) }
+        guard done else {
+            throw AttemptFailure(outcome: .upstreamFailure("stream ended early"), message: "upstream stream ended before `data: end`")
+        }
+        try await sink.send(json: chunk(.init(), finish: builder.finishReason))
+        if plan.includeUsage {
+            let usageChunk = OpenAIWire.Chunk(
+                id: id, created: created, model: plan.model, choices: [],
+                usage: builder.quota.map { OpenAIWire.Usage(jetbrainsQuota: $0) }, includeUsageField: true
+            )
+            try await sink.send(json: String(decoding: try JSONEncoder.compact().encode(usageChunk), as: UTF8.self))
+        }
+        try await sink.finish()
+        return builder
+    }
+
+    // MARK: - Classifying failures
+
+    private static func classify(status: HTTPResponseStatus, headers: HTTPHeaders, body: String) -> AttemptFailure {
+        let code = Int(status.code)
+        let detail = body.isEmpty ? "" : ": " + body.prefix(200)
+        let message = "upstream answered \(code)\(detail)"
+        switch code {
+        case 401: return AttemptFailure(outcome: .unauthorized, message: message)
+        case 477: return AttemptFailure(outcome: .quotaExhausted(until: nil), message: message)
+        case 403: return AttemptFailure(outcome: .forbidden, message: message)
+        case 429: return AttemptFailure(outcome: .rateLimited(retryAfter: UpstreamClient.retryAfter(headers)), message: message)
+        case 500...599, 408: return AttemptFailure(outcome: .upstreamFailure("HTTP \(code)"), message: message)
+        default:
+            // 400, 404, 413, 422…: the request itself was refused; another JWT would fare no better.
+            let passThrough = APIError(
+                status: code == 413 ? .payloadTooLarge : .badRequest,
+                message: "The upstream refused the request (\(code))\(detail)",
+                type: "invalid_request_error", code: "upstream_rejected"
+            )
+            return AttemptFailure(outcome: .cancelled, message: message, passThrough: passThrough)
+        }
+    }
+
+    private static func classify(_ error: any Error) -> AttemptFailure {
+        if let failure = error as? AttemptFailure { return failure }
+        if let e = error as? HTTPClientError {
+            let timeouts: [HTTPClientError] = [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout]
+            if timeouts.contains(e) {
+                return AttemptFailure(outcome: .upstreamFailure("timeout"), message: "upstream timed out (\(e))", timedOut: true)
+            }
+            return AttemptFailure(outcome: .upstreamFailure("\(e)"), message: "upstream connection failed (\(e))")
+        }
+        return AttemptFailure(outcome: .upstreamFailure("\(error)"), message: "upstream connection failed (\(error))")
+    }
+}

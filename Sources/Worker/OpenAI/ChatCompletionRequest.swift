@@ -1,0 +1,130 @@
+import Foundation
+import Shared
+
+/// The part of an OpenAI chat completion request that the upstream can honour.
+/// Sampling parameters (temperature, top_p, max_tokens, stop, seed, …) are accepted and
+/// ignored: JetBrains AI has no way to pass them on.
+struct ChatCompletionRequest: Decodable, Sendable {
+    var model: String
+    var messages: [ChatMessage]
+    var stream: Bool?
+    var streamOptions: StreamOptions?
+    var tools: [Tool]?
+    var toolChoice: ToolChoice?
+    var functions: [FunctionDefinition]?
+    var n: Int?
+
+    struct StreamOptions: Decodable, Sendable {
+        var includeUsage: Bool?
+        enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case model, messages, stream, tools, functions, n
+        case streamOptions = "stream_options"
+        case toolChoice = "tool_choice"
+    }
+}
+
+struct FunctionDefinition: Codable, Sendable, Equatable {
+    var name: String
+    var description: String?
+    var parameters: JSONValue?
+}
+
+struct Tool: Decodable, Sendable, Equatable {
+    var type: String?
+    var function: FunctionDefinition
+}
+
+enum ToolChoice: Decodable, Sendable, Equatable {
+    case none
+    case auto
+    case required
+    case function(String)
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let s = try? container.decode(String.self) {
+            switch s {
+            case "none": self = .none
+            case "required": self = .required
+            default: self = .auto
+            }
+            return
+        }
+        struct Named: Decodable { struct F: Decodable { var name: String }; var function: F }
+        self = .function(try container.decode(Named.self).function.name)
+    }
+}
+
+struct ChatMessage: Decodable, Sendable, Equatable {
+    var role: String
+    var content: MessageContent?
+    var name: String?
+    var toolCalls: [ToolCall]?
+    var toolCallID: String?
+    var functionCall: FunctionCall?
+
+    enum CodingKeys: String, CodingKey {
+        case role, content, name
+        case toolCalls = "tool_calls"
+        case toolCallID = "tool_call_id"
+        case functionCall = "function_call"
+    }
+
+    struct ToolCall: Decodable, Sendable, Equatable {
+        var id: String
+        var type: String?
+        var function: FunctionCall
+    }
+
+    struct FunctionCall: Decodable, Sendable, Equatable {
+        var name: String
+        var arguments: String
+    }
+}
+
+/// A message's content: a string, or an array of typed parts.
+enum MessageContent: Decodable, Sendable, Equatable {
+    case text(String)
+    case parts([Part])
+
+    enum Part: Sendable, Equatable {
+        case text(String)
+        case imageURL(String)
+        case unsupported(String)
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let s = try? container.decode(String.self) {
+            self = .text(s)
+            return
+        }
+        struct RawPart: Decodable {
+            struct Image: Decodable { var url: String }
+            var type: String
+            var text: String?
+            var imageURL: Image?
+            enum CodingKeys: String, CodingKey { case type, text; case imageURL = "image_url" }
+        }
+        let raw = try container.decode([RawPart].self)
+        self = .parts(raw.map { part in
+            switch part.type {
+            case "text": return .text(part.text ?? "")
+            case "image_url": return part.imageURL.map { .imageURL($0.url) } ?? .unsupported(part.type)
+            default: return .unsupported(part.type)
+            }
+        })
+    }
+
+    /// All text of the content, parts joined by newlines.
+    var plainText: String {
+        switch self {
+        case .text(let s): return s
+        case .parts(let parts):
+            return parts.compactMap { if case .text(let t) = $0 { return t } else { return nil } }.joined(separator: "\n")
+        }
+    }
+}

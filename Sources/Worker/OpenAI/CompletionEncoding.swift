@@ -1,0 +1,138 @@
+import Foundation
+
+/// The response objects of the OpenAI chat API that we produce.
+enum OpenAIWire {
+    struct ToolCallOut: Encodable, Sendable {
+        var index: Int?
+        var id: String?
+        var type: String?
+        var function: FunctionOut
+        struct FunctionOut: Encodable, Sendable {
+            var name: String?
+            var arguments: String?
+        }
+    }
+
+    /// `usage` is filled from what the upstream reports, never estimated: JetBrains AI reports the
+    /// quota spent (`QuotaMetadata`), not token counts, so token fields are absent and the quota
+    /// report rides along under `jetbrains_quota`.
+    struct Usage: Encodable, Sendable {
+        var jetbrainsQuota: UpstreamEvent.QuotaReport
+        enum CodingKeys: String, CodingKey { case jetbrainsQuota = "jetbrains_quota" }
+    }
+
+    struct Completion: Encodable, Sendable {
+        var id: String
+        var object = "chat.completion"
+        var created: Int
+        var model: String
+        var choices: [Choice]
+        var usage: Usage?
+        struct Choice: Encodable, Sendable {
+            var index = 0
+            var message: Message
+            var finishReason: String
+            var logprobs: String? = nil
+            enum CodingKeys: String, CodingKey { case index, message, logprobs; case finishReason = "finish_reason" }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(index, forKey: .index)
+                try c.encode(message, forKey: .message)
+                try c.encodeNil(forKey: .logprobs)
+                try c.encode(finishReason, forKey: .finishReason)
+            }
+        }
+        struct Message: Encodable, Sendable {
+            var role = "assistant"
+            var content: String?
+            var toolCalls: [ToolCallOut]?
+            enum CodingKeys: String, CodingKey { case role, content; case toolCalls = "tool_calls" }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(role, forKey: .role)
+                if let content { try c.encode(content, forKey: .content) } else { try c.encodeNil(forKey: .content) }
+                try c.encodeIfPresent(toolCalls, forKey: .toolCalls)
+            }
+        }
+    }
+
+    struct Chunk: Encodable, Sendable {
+        var id: String
+        var object = "chat.completion.chunk"
+        var created: Int
+        var model: String
+        var choices: [Choice]
+        var usage: Usage?
+        var includeUsageField = false
+        struct Choice: Encodable, Sendable {
+            var index = 0
+            var delta: Delta
+            var finishReason: String?
+            enum CodingKeys: String, CodingKey { case index, delta; case finishReason = "finish_reason" }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(index, forKey: .index)
+                try c.encode(delta, forKey: .delta)
+                if let finishReason { try c.encode(finishReason, forKey: .finishReason) } else { try c.encodeNil(forKey: .finishReason) }
+            }
+        }
+        struct Delta: Encodable, Sendable {
+            var role: String?
+            var content: String?
+            var toolCalls: [ToolCallOut]?
+            enum CodingKeys: String, CodingKey { case role, content; case toolCalls = "tool_calls" }
+        }
+        enum CodingKeys: String, CodingKey { case id, object, created, model, choices, usage }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(object, forKey: .object)
+            try c.encode(created, forKey: .created)
+            try c.encode(model, forKey: .model)
+            try c.encode(choices, forKey: .choices)
+            if let usage { try c.encode(usage, forKey: .usage) } else if includeUsageField { try c.encodeNil(forKey: .usage) }
+        }
+    }
+
+    struct ModelList: Encodable, Sendable {
+        var object = "list"
+        var data: [Model]
+        struct Model: Encodable, Sendable {
+            var id: String
+            var object = "model"
+            var created: Int
+            var ownedBy: String
+            var profile: String
+            enum CodingKeys: String, CodingKey { case id, object, created, profile; case ownedBy = "owned_by" }
+        }
+    }
+}
+
+extension AnswerBuilder {
+    func completion(id: String, created: Int, model: String) -> OpenAIWire.Completion {
+        let calls = toolCalls.map {
+            OpenAIWire.ToolCallOut(index: nil, id: $0.id, type: "function", function: .init(name: $0.name, arguments: $0.arguments))
+        }
+        return OpenAIWire.Completion(
+            id: id, created: created, model: model,
+            choices: [.init(
+                message: .init(content: calls.isEmpty || !text.isEmpty ? text : nil, toolCalls: calls.isEmpty ? nil : calls),
+                finishReason: finishReason
+            )],
+            usage: quota.map { OpenAIWire.Usage(jetbrainsQuota: $0) }
+        )
+    }
+}
+
+extension AnswerDelta {
+    var chunkDelta: OpenAIWire.Chunk.Delta {
+        switch self {
+        case .text(let piece):
+            return .init(content: piece)
+        case .toolCallStart(let index, let id, let name):
+            return .init(toolCalls: [.init(index: index, id: id, type: "function", function: .init(name: name, arguments: ""))])
+        case .toolCallArguments(let index, let piece):
+            return .init(toolCalls: [.init(index: index, function: .init(arguments: piece))])
+        }
+    }
+}

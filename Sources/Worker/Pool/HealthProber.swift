@@ -1,0 +1,68 @@
+import Foundation
+import Logging
+import Shared
+
+/// The active health check: every interval, ask the quota endpoint about each JWT. It spends
+/// no LLM quota (the seed proxy sent a chat message per JWT instead) and feeds the same
+/// transition function as real requests, bringing cooled-down and exhausted JWTs back.
+struct HealthProber: Sendable {
+    var pool: TokenPool
+    var upstream: @Sendable () -> UpstreamClient
+    var licenses: LicenseManager
+    var interval: @Sendable () -> Duration
+    var logger: Logger
+
+    func run() async {
+        logger.info("JWT health checker started")
+        while !Task.isCancelled {
+            await probeAll()
+            try? await Task.sleep(for: interval())
+        }
+    }
+
+    func probeAll() async {
+        let records = pool.snapshot()
+        await withTaskGroup(of: Void.self) { group in
+            for record in records {
+                guard let jwt = record.jwt else { continue }
+                if case .invalid = record.status.health { continue }
+                group.addTask { await probe(record, jwt: jwt) }
+            }
+        }
+        logger.info("Health check completed: \(pool.usableCount)/\(pool.count) tokens healthy")
+    }
+
+    func probe(_ record: TokenPool.Record, jwt: String) async {
+        let outcome: TokenOutcome
+        var quota: UpstreamEvent.QuotaReport?
+        var error: String?
+        do {
+            switch try await upstream().quota(jwt: jwt) {
+            case .available(let report):
+                outcome = .probeHealthy
+                quota = report
+            case .exhausted(let report, let until):
+                outcome = .quotaExhausted(until: until)
+                quota = report
+                error = "quota exhausted"
+            case .status(let code, let retryAfter):
+                error = "quota probe answered \(code)"
+                switch code {
+                case 401: outcome = .unauthorized
+                case 403: outcome = .forbidden
+                case 429: outcome = .rateLimited(retryAfter: retryAfter)
+                case 477: outcome = .quotaExhausted(until: nil)
+                default: outcome = .upstreamFailure("quota probe HTTP \(code)")
+                }
+            }
+        } catch let e {
+            outcome = .upstreamFailure("quota probe failed")
+            error = "quota probe failed: \(e)"
+        }
+        if outcome == .unauthorized, record.isLicense {
+            // A license JWT gets a fresh one instead of being declared invalid.
+            if await licenses.refresh(record.key) { return }
+        }
+        pool.observe(key: record.key, jwt: jwt, outcome: outcome, error: error, quota: quota)
+    }
+}

@@ -1,0 +1,157 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Shared
+
+/// Speaks to JetBrains AI (or the simulator): chat, quota, license. TLS verification is on
+/// (AsyncHTTPClient's default); plain `http://` is accepted for the simulator on loopback.
+final class UpstreamClient: Sendable {
+    static let defaultAgent = #"{"name":"aia:pycharm","version":"251.26094.80.13:251.26094.141"}"#
+
+    let http: HTTPClient
+    let baseURL: String
+    let apiVersion: APIVersion
+    let agent: String
+    let requestTimeout: TimeAmount
+
+    init(baseURL: String, apiVersion: APIVersion, agent: String?, connectTimeout: Duration, requestTimeout: Duration) {
+        var configuration = HTTPClient.Configuration(
+            timeout: .init(connect: TimeAmount(connectTimeout)),
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 2048)
+        )
+        configuration.httpVersion = .automatic
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiVersion = apiVersion
+        self.agent = agent ?? Self.defaultAgent
+        self.requestTimeout = TimeAmount(requestTimeout)
+    }
+
+    func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    private func request(path: String, jwt: String?, body: ByteBuffer) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = .POST
+        if let jwt { request.headers.add(name: "grazie-authenticate-jwt", value: jwt) }
+        request.headers.add(name: "grazie-agent", value: agent)
+        request.headers.add(name: "User-Agent", value: "ktor-client")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept-Charset", value: "UTF-8")
+        request.headers.add(name: "Cache-Control", value: "no-cache")
+        request.body = .bytes(body)
+        return request
+    }
+
+    var chatPath: String { "/user/v5/llm/chat/stream/\(apiVersion.rawValue)" }
+
+    /// Starts a chat; the caller reads the streamed body. The deadline covers the whole exchange.
+    func chat(_ body: ByteBuffer, jwt: String, deadline: NIODeadline) async throws -> HTTPClientResponse {
+        var request = request(path: chatPath, jwt: jwt, body: body)
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        return try await http.execute(request, deadline: deadline)
+    }
+
+    enum QuotaAnswer: Sendable, Equatable {
+        case available(UpstreamEvent.QuotaReport)
+        case exhausted(UpstreamEvent.QuotaReport, until: Date?)
+        case status(Int, retryAfter: TimeInterval?)
+    }
+
+    /// The active probe: `POST /user/v5/quota/get`, which spends no LLM quota.
+    func quota(jwt: String) async throws -> QuotaAnswer {
+        var request = request(path: "/user/v5/quota/get", jwt: jwt, body: ByteBuffer())
+        request.headers.add(name: "Accept", value: "application/json")
+        let deadline = NIODeadline.now() + min(requestTimeout, .seconds(30))
+        let response = try await http.execute(request, deadline: deadline)
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .ok else {
+            return .status(Int(response.status.code), retryAfter: Self.retryAfter(response.headers))
+        }
+        return Self.parseQuota(String(buffer: body))
+    }
+
+    static func parseQuota(_ text: String) -> QuotaAnswer {
+        guard let json = JSONValue(parsing: text) else { return .status(502, retryAfter: nil) }
+        func number(_ v: JSONValue?) -> Double? {
+            switch v {
+            case .number(let n)?: return n
+            case .string(let s)?: return Double(s)
+            default: return nil
+            }
+        }
+        let until = json["until"]?.stringValue
+        let current: Double?
+        let maximum: Double?
+        if let c = json["current"] {
+            current = number(c["current"]?["amount"])
+            maximum = number(c["maximum"]?["amount"])
+        } else {
+            current = number(json["dailyUsed"])
+            maximum = number(json["dailyTotal"])
+        }
+        let report = UpstreamEvent.QuotaReport(
+            spent: nil, current: current.map { String($0) }, maximum: maximum.map { String($0) }, until: until)
+        if let current, let maximum, current >= maximum {
+            return .exhausted(report, until: until.flatMap(parseDate))
+        }
+        return .available(report)
+    }
+
+    struct LicenseError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Fetches a JWT for a license: `POST /auth/jetbrains-jwt/provide-access/license/v2`.
+    func licenseJWT(licenseID: String, authorization: String) async throws -> String {
+        struct Body: Encodable { var licenseId: String }
+        let body = try JSONEncoder().encode(Body(licenseId: licenseID))
+        var request = request(path: "/auth/jetbrains-jwt/provide-access/license/v2", jwt: nil, body: ByteBuffer(bytes: body))
+        request.headers.add(name: "Authorization", value: "Bearer " + authorization)
+        request.headers.add(name: "Accept", value: "application/json")
+        let response = try await http.execute(request, deadline: .now() + min(requestTimeout, .seconds(30)))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        guard response.status == .ok else {
+            throw LicenseError(description: "license endpoint answered \(response.status.code)")
+        }
+        guard let json = JSONValue(parsing: text) else { throw LicenseError(description: "license endpoint answered no JSON") }
+        let state = json["state"]?.stringValue ?? "unknown"
+        guard state == "PAID", let token = json["token"]?.stringValue, !token.isEmpty else {
+            throw LicenseError(description: "license state is \(state)")
+        }
+        return token
+    }
+
+    static func retryAfter(_ headers: HTTPHeaders) -> TimeInterval? {
+        guard let value = headers.first(name: "retry-after") else { return nil }
+        if let seconds = TimeInterval(value.trimmingCharacters(in: .whitespaces)) { return max(0, seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: value).map { max(0, $0.timeIntervalSinceNow) }
+    }
+}
+
+/// Parses the ISO 8601 dates the upstream uses (with or without fractional seconds).
+func parseDate(_ text: String) -> Date? {
+    let f = ISO8601DateFormatter()
+    if let d = f.date(from: text) { return d }
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.date(from: text)
+}
+
+/// Reads `exp` (Unix seconds) from a JWT's payload without verifying it.
+func jwtExpiry(_ jwt: String) -> Date? {
+    let parts = jwt.split(separator: ".")
+    guard parts.count >= 2 else { return nil }
+    var b64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    while b64.count % 4 != 0 { b64 += "=" }
+    guard let data = Data(base64Encoded: b64),
+          let json = try? JSONDecoder().decode(JSONValue.self, from: data),
+          case .number(let exp)? = json["exp"]
+    else { return nil }
+    return Date(timeIntervalSince1970: exp)
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Shared
+import Synchronization
+
+/// Starts the servers and background work of one worker and runs them until shutdown.
+struct WorkerMain {
+    var source: ConfigSource
+    var settings: TenantConfig
+    var controlSocket: String?
+    var logger: Logger
+
+    /// systemd's socket activation: `LISTEN_PID` is us and `LISTEN_FDS` ≥ 1 → serve fd 3.
+    static func inheritedListener(environment: [String: String] = ProcessInfo.processInfo.environment) -> CInt? {
+        guard let pid = environment["LISTEN_PID"].flatMap(Int32.init), pid == getpid(),
+              let count = environment["LISTEN_FDS"].flatMap(Int.init), count >= 1
+        else { return nil }
+        // Children must not think the socket is theirs.
+        unsetenv("LISTEN_PID")
+        unsetenv("LISTEN_FDS")
+        unsetenv("LISTEN_FDNAMES")
+        return 3
+    }
+
+    func run() async throws {
+        let runtime = WorkerRuntime(source: source, settings: settings, logger: logger)
+        logger.info("JWT balancer initialized with \(settings.tokens.count) tokens, strategy: \(settings.strategy.rawValue)")
+
+        // License JWTs are fetched before serving, so the first requests find them.
+        await withTaskGroup(of: Void.self) { group in
+            for record in runtime.pool.snapshot() where record.isLicense {
+                group.addTask { await runtime.licenses.refresh(record.key) }
+            }
+        }
+
+        let target: BindTarget
+        if let fd = Self.inheritedListener() {
+            target = .inherited(fd: fd)
+        } else {
+            target = .tcp(host: settings.listen.host, port: settings.listen.port)
+        }
+        let server = HTTPServer(
+            configuration: .init(target: target, maxBodySize: settings.maxBodySize, shutdownTimeout: settings.shutdownTimeout),
+            responder: ProxyResponder(runtime: runtime),
+            logger: logger
+        )
+        let group = Mutex<ServiceGroup?>(nil)
+        let triggerShutdown: @Sendable () -> Void = {
+            server.beginShutdown()
+            if let g = group.withLock({ $0 }) {
+                Task { await g.triggerGracefulShutdown() }
+            }
+        }
+        let logger = self.logger
+        let publicServer = ServerService(server: server) { address in
+            let shown = address.map { Self.describe($0) } ?? target.description
+            logger.info("Server starting on \(shown)")
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: BackgroundService(name: "health-prober") { await runtime.prober.run() }),
+            .init(service: BackgroundService(name: "license-refresher") { await runtime.licenses.run() }),
+            .init(service: ReloadOnHangup(runtime: runtime)),
+        ]
+        if let controlSocket {
+            let path = ConfigPaths.absolute(controlSocket)
+            let control = HTTPServer(
+                configuration: .init(target: .unixSocket(path: path), maxBodySize: 1 << 20, shutdownTimeout: .seconds(2)),
+                responder: ControlResponder(
+                    runtime: runtime,
+                    inFlight: { server.requestsInFlight },
+                    isDraining: { server.isDraining },
+                    drain: triggerShutdown,
+                    listen: { server.localAddress.map { Self.describe($0) } ?? target.description }
+                ),
+                logger: logger
+            )
+            services.append(.init(service: ServerService(server: control) { _ in
+                logger.info("Control socket listening on \(path)")
+            }))
+        }
+        // The public server drains first on shutdown (services stop in reverse order), while the
+        // control socket keeps answering the supervisor.
+        services.append(.init(service: publicServer, successTerminationBehavior: .gracefullyShutdownGroup))
+        var configuration = ServiceGroupConfiguration(services: services, logger: logger)
+        configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        let serviceGroup = ServiceGroup(configuration: configuration)
+        group.withLock { $0 = serviceGroup }
+        defer {
+            if let path = controlSocket.map(ConfigPaths.absolute) { unlink(path) }
+        }
+        try await serviceGroup.run()
+        await runtime.shutdownClients()
+        logger.info("Shutdown complete")
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4: return "\(address.ipAddress ?? "0.0.0.0"):\(address.port ?? 0)"
+        case .v6: return "[\(address.ipAddress ?? "::")]:\(address.port ?? 0)"
+        case .unixDomainSocket: return address.pathname ?? "unix"
+        }
+    }
+}
+
+/// An `HTTPServer` as a service, reporting its bound address once.
+struct ServerService: Service {
+    let server: HTTPServer
+    let onBound: @Sendable (SocketAddress?) -> Void
+
+    func run() async throws {
+        try await server.run(onBound: onBound)
+    }
+}
