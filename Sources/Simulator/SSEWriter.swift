@@ -30,6 +30,7 @@ struct SSEWriter {
     }
 
     func finish() async throws {
+        if dropAfter != nil { throw DropConnection() }
         try await writer.write("data: end\n\n")
         try await writer.end()
     }

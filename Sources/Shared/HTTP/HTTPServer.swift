@@ -35,12 +35,22 @@ public struct HTTPServerConfiguration: Sendable {
     public var shutdownTimeout: Duration
     /// Listen backlog for sockets this server binds itself.
     public var backlog: Int32
+    /// Decides whether to serve a new connection at all (e.g. a peer-credential check); a
+    /// refused connection is closed at once.
+    public var connectionFilter: (@Sendable (any Channel) async -> Bool)?
 
-    public init(target: BindTarget, maxBodySize: Int = 10 << 20, shutdownTimeout: Duration = .seconds(30), backlog: Int32 = 1024) {
+    public init(
+        target: BindTarget,
+        maxBodySize: Int = 10 << 20,
+        shutdownTimeout: Duration = .seconds(30),
+        backlog: Int32 = 1024,
+        connectionFilter: (@Sendable (any Channel) async -> Bool)? = nil
+    ) {
         self.target = target
         self.maxBodySize = maxBodySize
         self.shutdownTimeout = shutdownTimeout
         self.backlog = backlog
+        self.connectionFilter = connectionFilter
     }
 }
 
@@ -197,6 +207,10 @@ public final class HTTPServer: Service, Sendable {
 
     private func serve(_ connection: ConnectionChannel) async {
         let channel = connection.channel
+        if let filter = configuration.connectionFilter, await !filter(channel) {
+            try? await connection.executeThenClose { _, _ in }
+            return
+        }
         let id: UInt64? = state.withLock { s in
             if s.draining { return nil }
             s.nextID += 1
