@@ -55,6 +55,9 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Serve the control API (health, stats, drain) on this Unix socket (mode 0600).")
     var controlSocket: String?
 
+    @Flag(name: .long, help: .hidden)
+    var settingsFromStdin = false
+
     @Option(name: .long, help: "Upstream base URL (default https://api.jetbrains.ai; env JETBRAINS_AI_UPSTREAM).")
     var upstream: String?
 
@@ -70,7 +73,7 @@ struct WorkerCommand: AsyncParsableCommand {
     /// Go's flag package accepts `-flag`, `--flag` and `-flag=value` alike; the seed's users do too.
     static func normalize(_ arguments: [String]) -> [String] {
         let longNames: Set<String> = [
-            "config", "tenant", "control-socket", "upstream", "api-version", "generate-config", "print-config", "help", "version",
+            "config", "tenant", "control-socket", "settings-from-stdin", "upstream", "api-version", "generate-config", "print-config", "help", "version",
         ]
         let shortNames: Set<String> = ["c", "k", "s", "p", "h"]
         var out: [String] = []
@@ -108,6 +111,13 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     var source: ConfigSource {
+        get throws {
+            if settingsFromStdin { return .supervised(try SupervisedInput.readSettings()) }
+            return seedOrFleetSource
+        }
+    }
+
+    var seedOrFleetSource: ConfigSource {
         if let tenant, let config {
             return .fleet(path: config, tenant: tenant)
         }
@@ -118,6 +128,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
+        if settingsFromStdin { return }
         if tenant != nil && config == nil {
             throw ValidationError("--tenant needs --config FLEET.yaml")
         }
@@ -136,7 +147,9 @@ struct WorkerCommand: AsyncParsableCommand {
             return
         }
         let settings: TenantConfig
+        let source: ConfigSource
         do {
+            source = try self.source
             settings = try source.load()
         } catch {
             FileHandle.standardError.write(Data("jetbrains-ai-proxy: \(error)\n".utf8))
@@ -155,8 +168,11 @@ struct WorkerCommand: AsyncParsableCommand {
             return handler
         }
         var logger = Logger(label: "jetbrains-ai-proxy")
-        if case .fleet(_, let name) = source { logger[metadataKey: "tenant"] = "\(name)" }
-        try await WorkerMain(source: source, settings: settings, controlSocket: controlSocket, logger: logger).run()
+        if tenant != nil || settingsFromStdin { logger[metadataKey: "tenant"] = "\(settings.name)" }
+        try await WorkerMain(
+            source: source, settings: settings, controlSocket: controlSocket,
+            exitWhenStdinCloses: settingsFromStdin, logger: logger
+        ).run()
     }
 }
 

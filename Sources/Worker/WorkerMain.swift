@@ -10,6 +10,8 @@ struct WorkerMain {
     var source: ConfigSource
     var settings: TenantConfig
     var controlSocket: String?
+    /// Supervised: stdin is a pipe from the supervisor; its end means the supervisor is gone.
+    var exitWhenStdinCloses = false
     var logger: Logger
 
     /// systemd's socket activation: `LISTEN_PID` is us and `LISTEN_FDS` ≥ 1 → serve fd 3.
@@ -78,6 +80,13 @@ struct WorkerMain {
             )
             services.append(.init(service: ServerService(server: control) { _ in
                 logger.info("Control socket listening on \(path)")
+            }))
+        }
+        if exitWhenStdinCloses {
+            services.append(.init(service: BackgroundService(name: "parent-watch") {
+                await SupervisedInput.waitForEndOfInput()
+                logger.warning("supervisor is gone (stdin closed): shutting down")
+                triggerShutdown()
             }))
         }
         // The public server drains first on shutdown (services stop in reverse order), while the

@@ -5,6 +5,8 @@ import Shared
 enum ConfigSource: Sendable {
     case seed(SeedOptions)
     case fleet(path: String, tenant: String)
+    /// Started by the supervisor: the resolved tenant arrived as one JSON line on stdin.
+    case supervised(TenantConfig)
 
     func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> TenantConfig {
         switch self {
@@ -18,6 +20,8 @@ enum ConfigSource: Sendable {
                 let known = fleet.tenants.map(\.name).joined(separator: ", ")
                 throw SettingsError(description: "\(path): no tenant named '\(name)' (tenants: \(known))")
             }
+            return tenant
+        case .supervised(let tenant):
             return tenant
         }
     }
