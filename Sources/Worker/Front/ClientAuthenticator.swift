@@ -38,7 +38,7 @@ struct ClientAuthenticator: Sendable {
     }
 
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        var diff: UInt8 = a.count == b.count ? 0 : 1
         let n = max(a.count, b.count)
         for i in 0..<n {
             let x = i < a.count ? a[i] : 0

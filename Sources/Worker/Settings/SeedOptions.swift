@@ -181,7 +181,9 @@ enum SeedSettings {
             text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
                 .enumerated().map { TokenConfig(name: "jwt-\($0.offset + 1)", source: .jwt($0.element)) }
         }
-        if let list = env["JWT_TOKENS"] ?? env["JWT_TOKEN"], !list.isEmpty { tenant.tokens = jwtList(list) }
+        if let list = [env["JWT_TOKENS"], env["JWT_TOKEN"]].compactMap({ $0 }).first(where: { !$0.isEmpty }) {
+            tenant.tokens = jwtList(list)
+        }
         if let list = options.jwts { tenant.tokens = jwtList(list) }
         if let key = options.bearerToken ?? env["BEARER_TOKEN"], !key.isEmpty { tenant.apiKeys = [key] }
         if let s = options.strategy { tenant.strategy = try strategy(s, from: "-s") }

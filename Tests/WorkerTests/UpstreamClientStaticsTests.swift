@@ -1,0 +1,162 @@
+import Foundation
+import NIOHTTP1
+import Testing
+@testable import Worker
+
+@Suite struct UpstreamClientStaticsTests {
+    // MARK: parseQuota
+
+    func report(_ answer: UpstreamClient.QuotaAnswer) -> UpstreamEvent.QuotaReport? {
+        switch answer {
+        case .available(let r), .exhausted(let r, _): return r
+        case .status: return nil
+        }
+    }
+
+    @Test func newFormatWithQuotaLeft() throws {
+        let answer = UpstreamClient.parseQuota(#"""
+        {"current":{"current":{"amount":"123.4"},"maximum":{"amount":"1000"}},"until":"2025-08-01T00:00:00Z"}
+        """#)
+        guard case .available(let r) = answer else {
+            Issue.record("expected available, got \(answer)")
+            return
+        }
+        #expect(r.current.flatMap(Double.init) == 123.4)
+        #expect(r.maximum.flatMap(Double.init) == 1000)
+        #expect(r.until == "2025-08-01T00:00:00Z")
+        #expect(r.spent == nil)
+    }
+
+    @Test func newFormatExhaustedWhenCurrentReachesMaximum() throws {
+        let answer = UpstreamClient.parseQuota(#"""
+        {"current":{"current":{"amount":"1000"},"maximum":{"amount":"1000"}},"until":"2025-08-01T00:00:00Z"}
+        """#)
+        guard case .exhausted(let r, let until) = answer else {
+            Issue.record("expected exhausted, got \(answer)")
+            return
+        }
+        #expect(until == Date(timeIntervalSince1970: 1_754_006_400))
+        #expect(r.current.flatMap(Double.init) == 1000)
+    }
+
+    @Test func newFormatOverMaximumWithNumbersAndFractionalUntil() throws {
+        let answer = UpstreamClient.parseQuota(#"""
+        {"current":{"current":{"amount":1000.5},"maximum":{"amount":1000}},"until":"2025-08-01T00:00:00.250Z"}
+        """#)
+        guard case .exhausted(_, let until) = answer else {
+            Issue.record("expected exhausted, got \(answer)")
+            return
+        }
+        let u = try #require(until)
+        #expect(abs(u.timeIntervalSince1970 - 1_754_006_400.25) < 0.001)
+    }
+
+    @Test func exhaustedWithoutUntil() {
+        let answer = UpstreamClient.parseQuota(#"{"current":{"current":{"amount":"5"},"maximum":{"amount":"5"}}}"#)
+        guard case .exhausted(_, let until) = answer else {
+            Issue.record("expected exhausted, got \(answer)")
+            return
+        }
+        #expect(until == nil)
+    }
+
+    @Test func oldFormat() {
+        let left = UpstreamClient.parseQuota(#"{"dailyUsed":50,"dailyTotal":100}"#)
+        guard case .available(let r) = left else {
+            Issue.record("expected available, got \(left)")
+            return
+        }
+        #expect(r.current.flatMap(Double.init) == 50)
+        #expect(r.maximum.flatMap(Double.init) == 100)
+
+        let used = UpstreamClient.parseQuota(#"{"dailyUsed":"100","dailyTotal":"100"}"#)
+        guard case .exhausted = used else {
+            Issue.record("expected exhausted, got \(used)")
+            return
+        }
+        let over = UpstreamClient.parseQuota(#"{"dailyUsed":101.5,"dailyTotal":100}"#)
+        guard case .exhausted = over else {
+            Issue.record("expected exhausted, got \(over)")
+            return
+        }
+    }
+
+    @Test func unknownAmountsCountAsAvailable() {
+        let answer = UpstreamClient.parseQuota(#"{"something":"else"}"#)
+        guard case .available(let r) = answer else {
+            Issue.record("expected available, got \(answer)")
+            return
+        }
+        #expect(r == .init(spent: nil, current: nil, maximum: nil, until: nil))
+    }
+
+    @Test func notJSONIsABadGateway() {
+        #expect(UpstreamClient.parseQuota("<html>oops</html>") == .status(502, retryAfter: nil))
+        #expect(UpstreamClient.parseQuota("") == .status(502, retryAfter: nil))
+    }
+
+    // MARK: retryAfter
+
+    @Test func retryAfterSeconds() {
+        #expect(UpstreamClient.retryAfter(HTTPHeaders([("Retry-After", "120")])) == 120)
+        #expect(UpstreamClient.retryAfter(HTTPHeaders([("retry-after", " 7 ")])) == 7)
+        #expect(UpstreamClient.retryAfter(HTTPHeaders([("Retry-After", "1.5")])) == 1.5)
+        #expect(UpstreamClient.retryAfter(HTTPHeaders([("Retry-After", "0")])) == 0)
+        #expect(UpstreamClient.retryAfter(HTTPHeaders([("Retry-After", "-3")])) == 0)
+    }
+
+    @Test func retryAfterMissingOrGarbage() {
+        #expect(UpstreamClient.retryAfter(HTTPHeaders()) == nil)
+        #expect(UpstreamClient.retryAfter(HTTPHeaders([("Retry-After", "soon")])) == nil)
+    }
+
+    @Test func retryAfterHTTPDate() throws {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let future = formatter.string(from: Date().addingTimeInterval(100))
+        let seconds = try #require(UpstreamClient.retryAfter(HTTPHeaders([("Retry-After", future)])))
+        #expect((90...101).contains(seconds))
+        let past = formatter.string(from: Date().addingTimeInterval(-100))
+        #expect(UpstreamClient.retryAfter(HTTPHeaders([("Retry-After", past)])) == 0)
+    }
+
+    // MARK: jwtExpiry
+
+    static func base64URL(_ text: String) -> String {
+        Data(text.utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func makeJWT(payload: String) -> String {
+        base64URL(#"{"alg":"HS256","typ":"JWT"}"#) + "." + base64URL(payload) + ".c2lnbmF0dXJl"
+    }
+
+    @Test func jwtExpiryFromHandMadeJWT() throws {
+        // This payload's base64url form uses both `-` and `_` and has stripped padding.
+        let payload = #"{"exp":1700000000,"sub":"user?>","n":"???>>>"}"#
+        let encoded = Self.base64URL(payload)
+        try #require(encoded.contains("-") && encoded.contains("_") && encoded.count % 4 != 0)
+        #expect(jwtExpiry(Self.makeJWT(payload: payload)) == Date(timeIntervalSince1970: 1_700_000_000))
+    }
+
+    @Test func jwtExpiryVariants() {
+        #expect(jwtExpiry(Self.makeJWT(payload: #"{"exp":1800000000.5}"#)) == Date(timeIntervalSince1970: 1_800_000_000.5))
+        #expect(jwtExpiry(Self.makeJWT(payload: #"{"sub":"no-exp"}"#)) == nil)
+        #expect(jwtExpiry(Self.makeJWT(payload: #"{"exp":"1700000000"}"#)) == nil)
+        #expect(jwtExpiry(Self.makeJWT(payload: "not json")) == nil)
+        #expect(jwtExpiry("not-a-jwt") == nil)
+        #expect(jwtExpiry("a.%%%%.c") == nil)
+        #expect(jwtExpiry("") == nil)
+    }
+
+    @Test func parseDateFormats() {
+        #expect(parseDate("2025-08-01T00:00:00Z") == Date(timeIntervalSince1970: 1_754_006_400))
+        #expect(parseDate("2025-08-01T02:00:00+02:00") == Date(timeIntervalSince1970: 1_754_006_400))
+        #expect(parseDate("2025-08-01T00:00:00.5Z") != nil)
+        #expect(parseDate("yesterday") == nil)
+    }
+}
