@@ -30,4 +30,8 @@ cat <<'TXT'
   .build/debug/jetbrains-ai-supervisor ctl logs team-a --config examples/yaml/demo.yaml
 
 TXT
-"$bin/jetbrains-ai-supervisor" run examples/yaml/demo.yaml
+"$bin/jetbrains-ai-supervisor" run examples/yaml/demo.yaml &
+supervisor=$!
+trap 'kill -TERM $supervisor 2>/dev/null || true' INT TERM
+# `wait` returns early when a trapped signal arrives: wait again for the drain to finish.
+wait $supervisor || wait $supervisor || true

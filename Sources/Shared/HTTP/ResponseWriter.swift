@@ -25,7 +25,8 @@ public final class ResponseWriter: Sendable {
 
     public var headWritten: Bool { state.withLock { $0.headWritten } }
     public var ended: Bool { state.withLock { $0.ended } }
-    var status: HTTPResponseStatus { state.withLock { $0.status } }
+    /// The status of the head written (200 until one is).
+    public var status: HTTPResponseStatus { state.withLock { $0.status } }
     var closeAfter: Bool { state.withLock { $0.closeAfter || !keepAliveWanted } }
 
     /// Asks the server to close the connection once this response is complete.

@@ -104,7 +104,7 @@ actor FleetSupervisor {
         let process = try Spawner.spawn(
             executable: workerBinary,
             arguments: ["--tenant", slot.name, "--settings-from-stdin", "--control-socket", socket],
-            environment: ProcessInfo.processInfo.environment,
+            environment: Self.workerEnvironment(ProcessInfo.processInfo.environment),
             listenerFD: slot.listener.fd,
             listenerName: slot.name
         )
@@ -118,6 +118,13 @@ actor FleetSupervisor {
             pid: process.pid, generation: generation, controlSocket: socket, listener: slot.listener,
             stdinFD: process.stdinFD, startedAt: Date()
         )
+    }
+
+    /// What a worker inherits from our environment: the basics, never the variables the fleet
+    /// file's `${…}` secrets came from (the worker gets resolved settings on stdin instead).
+    static func workerEnvironment(_ env: [String: String]) -> [String: String] {
+        let kept: Set<String> = ["PATH", "HOME", "USER", "LANG", "TZ", "TMPDIR", "LOG_LEVEL"]
+        return env.filter { kept.contains($0.key) || $0.key.hasPrefix("LC_") || $0.key.hasPrefix("JBAI_") }
     }
 
     private func spawnCurrent(_ name: String) {
@@ -509,10 +516,7 @@ actor FleetSupervisor {
         if let binary = new.supervisor.workerBinary { workerBinary = binary }
 
         for name in order where !newNames.contains(name) {
-            guard var slot = slots[name], !slot.removing else { continue }
-            slot.removing = true
-            slot.wantRunning = false
-            slots[name] = slot
+            guard let slot = slots[name], !slot.removing else { continue }
             _ = stopTenant(name)
             slots[name]?.removing = true
             actions[name] = "stopped"

@@ -20,7 +20,7 @@ struct ProxyResponder: HTTPResponder {
     func respond(to request: ServerRequest, writer: ResponseWriter) async throws {
         let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
         let isChat = path == "/v1/chat/completions"
-        defer { runtime.count(status: writer.headWritten ? .ok : .internalServerError, chat: isChat) }
+        defer { runtime.count(status: writer.status, chat: isChat) }
         do {
             guard let allowed = Self.routes[path] else { throw APIError.notFound(path) }
             guard allowed.contains(request.method) else {

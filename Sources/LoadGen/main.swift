@@ -1,0 +1,1 @@
+print("jbai-loadgen: not written yet")
