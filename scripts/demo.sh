@@ -6,9 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "==> building (debug; the first build takes a few minutes)"
-swift build 2>&1 | grep -vE "^warning: 'swift-distributed-tracing'|unhandled; explicitly declare|CMakeLists.txt" || true
+mkdir -p .build
+if ! swift build > .build/demo-build.log 2>&1; then
+    cat .build/demo-build.log
+    exit 1
+fi
 bin="$(swift build --show-bin-path)"
-test -x "$bin/jetbrains-ai-supervisor" || { echo "build failed"; exit 1; }
 
 mkdir -p demo-run
 "$bin/jetbrains-ai-simulator" --listen 127.0.0.1:9400 --chunk-delay-ms 40 > demo-run/simulator.log 2>&1 &
