@@ -142,8 +142,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         if generateConfig {
-            try SeedExamples.write(into: FileManager.default.currentDirectoryPath)
-            print("Wrote config/config.json and .env.example")
+            for line in try SeedExamples.write(into: FileManager.default.currentDirectoryPath) { print(line) }
             return
         }
         let settings: TenantConfig

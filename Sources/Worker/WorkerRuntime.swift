@@ -108,7 +108,7 @@ final class WorkerRuntime: Sendable {
     }
 
     /// Re-reads the configuration source. On error nothing changes.
-    func reload() throws -> ReloadSummary {
+    func reload() async throws -> ReloadSummary {
         let new = try source.load()
         let old = settings
         let oldKeys = Dictionary(old.tokens.map { (TokenKey($0.source), $0.name) }, uniquingKeysWith: { a, _ in a })
@@ -135,6 +135,12 @@ final class WorkerRuntime: Sendable {
         }
         if let retired { retiredClients.withLock { $0.append(retired) } }
         pool.update(tokens: new.tokens, strategy: new.strategy)
+        // License tokens added by this reload get their JWT now, not at the refresher's next round.
+        await withTaskGroup(of: Void.self) { group in
+            for record in pool.snapshot() where record.isLicense && record.jwt == nil {
+                group.addTask { await self.licenses.refresh(record.key) }
+            }
+        }
         let summary = ReloadSummary(
             tokens: new.tokens.count,
             strategy: new.strategy.rawValue,

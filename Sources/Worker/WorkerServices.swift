@@ -23,7 +23,7 @@ struct ReloadOnHangup: Service {
         await cancelWhenGracefulShutdown {
             for await _ in signals {
                 do {
-                    _ = try runtime.reload()
+                    _ = try await runtime.reload()
                 } catch {
                     runtime.logger.error("reload failed, keeping the running configuration: \(error)")
                 }

@@ -91,14 +91,39 @@ import Testing
         #expect(p.backoff(base: 2, failures: 1) == 2)
     }
 
-    @Test func probeHealthyRestoresCoolingDown() {
+    @Test func probeHealthyRestoresCoolingDownButKeepsTheFailureRun() {
         let s = failing(2).applying(.probeHealthy, now: now, policy: policy)
-        #expect(s == TokenStatus(health: .healthy, consecutiveFailures: 0))
+        #expect(s == TokenStatus(health: .healthy, consecutiveFailures: 2))
+        // The next real failure therefore cools down longer (2 s, 4 s, then 8 s).
+        let again = s.applying(.upstreamFailure("HTTP 500"), now: now, policy: policy)
+        #expect(again.health == .coolingDown(until: now.addingTimeInterval(8), reason: "HTTP 500"))
     }
 
     @Test func probeHealthyRestoresQuotaExhausted() {
         let exhausted = TokenStatus().applying(.quotaExhausted(until: nil), now: now, policy: policy)
         let s = exhausted.applying(.probeHealthy, now: now, policy: policy)
+        #expect(s.health == .healthy)
+    }
+
+    @Test func probeDoesNotCutARetryAfterShort() {
+        let limited = TokenStatus().applying(.rateLimited(retryAfter: 30), now: now, policy: policy)
+        #expect(limited.applying(.probeHealthy, now: now.addingTimeInterval(1), policy: policy) == limited)
+        let later = limited.applying(.probeHealthy, now: now.addingTimeInterval(31), policy: policy)
+        #expect(later.health == .healthy)
+    }
+
+    @Test func probeDoesNotCutAForbiddenCooldownShort() {
+        let forbidden = TokenStatus().applying(.forbidden, now: now, policy: policy)
+        #expect(forbidden.applying(.probeHealthy, now: now.addingTimeInterval(1), policy: policy) == forbidden)
+    }
+
+    @Test func probeDoesNotReviveAnInvalidJWT() {
+        let invalid = TokenStatus().applying(.unauthorized, now: now, policy: policy)
+        #expect(invalid.applying(.probeHealthy, now: now, policy: policy) == invalid)
+    }
+
+    @Test func realSuccessResetsEverything() {
+        let s = failing(3).applying(.success, now: now, policy: policy)
         #expect(s == TokenStatus())
     }
 

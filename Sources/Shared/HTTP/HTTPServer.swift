@@ -150,7 +150,16 @@ public final class HTTPServer: Service, Sendable {
             return (s.serverChannel, idle, first)
         }
         guard first else { return }
-        server?.close(promise: nil)
+        // Stop accepting first, close the listening socket a moment later: a connection NIO
+        // is still setting up when its server channel closes would be dropped half-made (and
+        // NIO traps on that), so let the ones already accepted reach the accept loop. With an
+        // inherited socket, connections the kernel queues meanwhile wait in its backlog for a
+        // replacement worker.
+        if let server {
+            server.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in
+                server.eventLoop.scheduleTask(in: .milliseconds(100)) { server.close(promise: nil) }
+            }
+        }
         for channel in idle { channel.close(promise: nil) }
         let timeout = TimeAmount(configuration.shutdownTimeout)
         let scheduled = group.next().scheduleTask(in: timeout) { [self] in
@@ -162,6 +171,7 @@ public final class HTTPServer: Service, Sendable {
         }
         state.withLock { $0.forceClose = scheduled }
     }
+
 
     // MARK: - Binding
 
@@ -211,15 +221,12 @@ public final class HTTPServer: Service, Sendable {
             try? await connection.executeThenClose { _, _ in }
             return
         }
-        let id: UInt64? = state.withLock { s in
-            if s.draining { return nil }
+        // A connection accepted while draining is still served (its first response says
+        // `Connection: close`): it was already taken from the backlog.
+        let id: UInt64 = state.withLock { s in
             s.nextID += 1
             s.connections[s.nextID] = Connection(channel: channel, busy: false)
             return s.nextID
-        }
-        guard let id else {
-            try? await connection.executeThenClose { _, _ in }
-            return
         }
         defer { _ = state.withLock { $0.connections.removeValue(forKey: id) } }
 

@@ -27,6 +27,8 @@ struct ChatProxy: Sendable {
         var outcome: TokenOutcome
         var message: String
         var timedOut = false
+        /// Writing to the client failed: stop, nothing to fail over.
+        var clientGone = false
         /// The upstream refused the request itself (not the JWT): pass it on, don't retry.
         var passThrough: APIError?
     }
@@ -37,6 +39,26 @@ struct ChatProxy: Sendable {
     }
 
     func run(_ plan: Plan, writer: ResponseWriter) async throws {
+        guard plan.stream else {
+            if let error = try await attempts(plan, writer: writer, sink: nil) { try await writer.respond(error) }
+            return
+        }
+        let sink = SSESink(writer: writer)
+        let error = try await withKeepAlive(sink, interval: keepaliveInterval) {
+            try await attempts(plan, writer: writer, sink: sink)
+        }
+        guard let error else { return }
+        if await sink.headSent {
+            // Keep-alive comments already sent a 200 head: the error travels as an event.
+            try? await sink.send(json: error.json)
+            try? await sink.finish()
+        } else {
+            try await writer.respond(error)
+        }
+    }
+
+    /// Tries JWTs until one answers; returns the error to give the client when none did.
+    private func attempts(_ plan: Plan, writer: ResponseWriter, sink: SSESink?) async throws -> APIError? {
         var tried = Set<String>()
         var lastFailure: AttemptFailure?
         var attempts = 0
@@ -45,12 +67,12 @@ struct ChatProxy: Sendable {
             guard let lease = pool.lease(excluding: tried) else { break }
             attempts += 1
             tried.insert(lease.jwt)
-            let result = await attempt(plan, lease: lease, writer: writer)
+            let result = await attempt(plan, lease: lease, writer: writer, sink: sink)
             switch result {
             case .answered:
-                return
+                return nil
             case .failed(let failure):
-                if Task.isCancelled {
+                if Task.isCancelled || failure.clientGone {
                     pool.complete(lease, outcome: .cancelled)
                     throw CancellationError()
                 }
@@ -59,10 +81,7 @@ struct ChatProxy: Sendable {
                     "upstream attempt failed",
                     metadata: ["token": "\(lease.name)", "attempt": "\(attempts)", "error": "\(failure.message)"]
                 )
-                if let passThrough = failure.passThrough {
-                    try await writer.respond(passThrough)
-                    return
-                }
+                if let passThrough = failure.passThrough { return passThrough }
                 lastFailure = failure
                 if failure.outcome == .unauthorized, lease.isLicense, pool.claimUnauthorizedRefresh(for: lease.key) {
                     // A license JWT gets one refresh before the 401 stands; the fresh JWT may be
@@ -77,20 +96,17 @@ struct ChatProxy: Sendable {
         }
         guard let lastFailure else {
             logger.warning("no available JWT tokens: no healthy JWT tokens available")
-            try await writer.respond(APIError.noUsableJWT)
-            return
+            return APIError.noUsableJWT
         }
-        let error = APIError(
+        return APIError(
             status: lastFailure.timedOut ? .gatewayTimeout : .badGateway,
             message: "Upstream failed after \(attempts) attempt(s): \(lastFailure.message)",
             type: "upstream_error",
             code: lastFailure.timedOut ? "upstream_timeout" : "upstream_error"
         )
-        try await writer.respond(error)
     }
 
-    private func attempt(_ plan: Plan, lease: Lease, writer: ResponseWriter) async -> AttemptResult {
-        let sink = SSESink(writer: writer)
+    private func attempt(_ plan: Plan, lease: Lease, writer: ResponseWriter, sink: SSESink?) async -> AttemptResult {
         let started = ContinuousClock.now
         do {
             let deadline = NIODeadline.now() + upstream.requestTimeout
@@ -101,36 +117,36 @@ struct ChatProxy: Sendable {
             }
             let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
             let created = Int(Date().timeIntervalSince1970)
-            let builder: AnswerBuilder
-            if plan.stream {
-                builder = try await withKeepAlive(sink, interval: keepaliveInterval) {
-                    try await streamAnswer(response, plan: plan, sink: sink, id: String(id), created: created)
-                }
+            if let sink {
+                _ = try await streamAnswer(response, plan: plan, sink: sink, id: String(id), created: created)
+                pool.complete(lease, outcome: .success)
             } else {
-                builder = try await collectAnswer(response)
-            }
-            if !plan.stream {
+                let builder = try await collectAnswer(response)
+                // The upstream part is done: a client that leaves now says nothing about the JWT.
+                pool.complete(lease, outcome: .success)
                 let completion = builder.completion(id: String(id), created: created, model: plan.model)
                 let data = try JSONEncoder.compact().encode(completion)
-                try await writer.respond(status: .ok, json: String(decoding: data, as: UTF8.self))
+                do {
+                    try await writer.respond(status: .ok, json: String(decoding: data, as: UTF8.self))
+                } catch {
+                    throw ClientGone()
+                }
             }
-            pool.complete(lease, outcome: .success)
             logger.debug("chat answered", metadata: [
                 "token": "\(lease.name)", "ms": "\((ContinuousClock.now - started).milliseconds)",
             ])
             return .answered
-        } catch let failure as AttemptFailure {
-            if await sink.headSent {
-                await endStreamWithError(sink, failure.message, lease: lease, outcome: failure.outcome)
-                return .answered
-            }
-            return .failed(failure)
+        } catch is ClientGone {
+            // Nothing more can reach the client. A non-stream answer already completed its lease;
+            // a stream was cut while the upstream still talked, which says nothing about the JWT.
+            if sink == nil { return .answered }
+            return .failed(AttemptFailure(outcome: .cancelled, message: "client disconnected", clientGone: true))
         } catch {
             let failure = Self.classify(error)
             if Task.isCancelled {
-                return .failed(AttemptFailure(outcome: .cancelled, message: "client disconnected"))
+                return .failed(AttemptFailure(outcome: .cancelled, message: "client disconnected", clientGone: true))
             }
-            if await sink.headSent {
+            if let sink, await sink.answerStarted {
                 await endStreamWithError(sink, failure.message, lease: lease, outcome: failure.outcome)
                 return .answered
             }
@@ -191,9 +207,8 @@ struct ChatProxy: Sendable {
                 let event = try decode(payload)
                 let deltas = builder.apply(event)
                 if !deltas.isEmpty || builder.ended {
-                    if await !sink.headSent {
-                        try await sink.sendHead()
-                        try await sink.send(json: chunk(.init(role: "assistant", content: "")))
+                    if await !sink.answerStarted {
+                        try await sink.startAnswer(json: chunk(.init(role: "assistant", content: "")))
                     }
                 }
                 for delta in deltas {

@@ -57,7 +57,7 @@ struct ProxyResponder: HTTPResponder {
 
     private func reload(_ writer: ResponseWriter) async throws {
         do {
-            let summary = try runtime.reload()
+            let summary = try await runtime.reload()
             try await writer.respond(status: .ok, json: encode(summary))
         } catch {
             runtime.logger.error("reload failed, keeping the running configuration: \(error)")

@@ -2,12 +2,19 @@ import NIOCore
 import NIOHTTP1
 import Shared
 
-/// Writes an OpenAI event stream to the client: head once, then `data:` events as they come,
+/// The client went away (or its connection broke) while we wrote to it.
+struct ClientGone: Error {}
+
+/// Writes an OpenAI event stream to the client: the head once, `data:` events as they come,
 /// keep-alive comments during silences, `[DONE]` at the end. An actor, so the keep-alive timer
 /// and the answer never interleave inside an event, and nothing follows `[DONE]`.
+///
+/// The head may go out before any answer (a keep-alive during a long wait for the upstream's
+/// first event); failover stays possible until `answerStarted`, since a comment carries no answer.
 actor SSESink {
     private let writer: ResponseWriter
     private(set) var headSent = false
+    private(set) var answerStarted = false
     private var closed = false
     private var lastWrite = ContinuousClock.now
 
@@ -15,35 +22,55 @@ actor SSESink {
         self.writer = writer
     }
 
-    func sendHead() async throws {
+    private func guarded(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            closed = true
+            throw ClientGone()
+        }
+    }
+
+    private func sendHeadIfNeeded() async throws {
         guard !headSent else { return }
         headSent = true
-        lastWrite = .now
-        try await writer.writeHead(status: .ok, headers: [
-            "content-type": "text/event-stream; charset=utf-8",
-            "cache-control": "no-cache",
-            "x-accel-buffering": "no",
-        ])
+        try await guarded {
+            try await writer.writeHead(status: .ok, headers: [
+                "content-type": "text/event-stream; charset=utf-8",
+                "cache-control": "no-cache",
+                "x-accel-buffering": "no",
+            ])
+        }
+    }
+
+    /// Sends the first event of the answer (the role chunk); from now on no failover.
+    func startAnswer(json: String) async throws {
+        answerStarted = true
+        try await send(json: json)
     }
 
     func send(json: String) async throws {
-        guard !closed else { return }
+        guard !closed else { throw ClientGone() }
+        try await sendHeadIfNeeded()
         lastWrite = .now
-        try await writer.write("data: \(json)\n\n")
+        try await guarded { try await writer.write("data: \(json)\n\n") }
     }
 
     /// Ends the stream with `data: [DONE]`.
     func finish() async throws {
         guard !closed else { return }
+        try await sendHeadIfNeeded()
         closed = true
-        try await writer.write("data: [DONE]\n\n")
+        try await guarded { try await writer.write("data: [DONE]\n\n") }
     }
 
-    /// Writes a comment line if nothing was written for `interval`.
+    /// Writes a comment line if nothing was written for `interval` (sending the head first if
+    /// the answer has not started yet).
     func keepAliveIfIdle(for interval: Duration) async throws {
-        guard headSent, !closed, ContinuousClock.now - lastWrite >= interval else { return }
+        guard !closed, ContinuousClock.now - lastWrite >= interval else { return }
+        try await sendHeadIfNeeded()
         lastWrite = .now
-        try await writer.write(": keep-alive\n\n")
+        try await guarded { try await writer.write(": keep-alive\n\n") }
     }
 }
 

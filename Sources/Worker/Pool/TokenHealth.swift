@@ -79,7 +79,17 @@ struct CooldownPolicy: Sendable, Equatable {
 /// A JWT's health plus its run of consecutive failures.
 struct TokenStatus: Sendable, Equatable {
     var health: TokenHealth = .healthy
+    /// Failures of real requests since the last real success (the probe does not reset it, so
+    /// a JWT that keeps failing chat gets ever longer cool-downs even while its quota probe passes).
     var consecutiveFailures = 0
+    /// The upstream itself asked for the wait (429 `Retry-After`, 403): the probe must not cut it short.
+    var cooldownRequestedByUpstream = false
+
+    init(health: TokenHealth = .healthy, consecutiveFailures: Int = 0, cooldownRequestedByUpstream: Bool = false) {
+        self.health = health
+        self.consecutiveFailures = consecutiveFailures
+        self.cooldownRequestedByUpstream = cooldownRequestedByUpstream
+    }
 
     /// The transition function: the only place a JWT's health changes.
     func applying(_ outcome: TokenOutcome, now: Date, policy: CooldownPolicy = .init()) -> TokenStatus {
@@ -87,27 +97,40 @@ struct TokenStatus: Sendable, Equatable {
         switch outcome {
         case .cancelled:
             return self
-        case .success, .probeHealthy:
+        case .success:
             next.health = .healthy
             next.consecutiveFailures = 0
+            next.cooldownRequestedByUpstream = false
+        case .probeHealthy:
+            // The quota endpoint answers and shows quota left: a JWT cooling down after upstream
+            // trouble or waiting for its quota reset is back — unless the upstream asked for the wait.
+            if case .coolingDown(let until, _) = health, cooldownRequestedByUpstream, until > now { return self }
+            if case .invalid = health { return self }
+            next.health = .healthy
+            next.cooldownRequestedByUpstream = false
         case .unauthorized:
+            next.cooldownRequestedByUpstream = false
             next.consecutiveFailures += 1
             next.health = .invalid(reason: "401 unauthorized: JWT invalid or expired")
         case .quotaExhausted(let until):
+            next.cooldownRequestedByUpstream = false
             next.consecutiveFailures += 1
             next.health = .quotaExhausted(until: until ?? now.addingTimeInterval(policy.unknownQuotaReset))
         case .forbidden:
             next.consecutiveFailures += 1
             let delay = policy.backoff(base: policy.forbiddenBase, failures: next.consecutiveFailures)
             next.health = .coolingDown(until: now.addingTimeInterval(delay), reason: "403 forbidden")
+            next.cooldownRequestedByUpstream = true
         case .rateLimited(let retryAfter):
             next.consecutiveFailures += 1
             let delay = retryAfter ?? policy.backoff(base: policy.rateLimitBase, failures: next.consecutiveFailures)
             next.health = .coolingDown(until: now.addingTimeInterval(delay), reason: "429 rate limited")
+            next.cooldownRequestedByUpstream = true
         case .upstreamFailure(let reason):
             next.consecutiveFailures += 1
             let delay = policy.backoff(base: policy.upstreamFailureBase, failures: next.consecutiveFailures)
             next.health = .coolingDown(until: now.addingTimeInterval(delay), reason: reason)
+            next.cooldownRequestedByUpstream = false
         }
         return next
     }

@@ -96,11 +96,23 @@ final class TokenPool: Sendable {
         var s = State()
         s.strategy = strategy
         s.policy = policy
-        s.records = tokens.map { Self.makeRecord($0) }
+        s.records = Self.unique(tokens, logger: logger).map { Self.makeRecord($0) }
         self.state = Mutex(s)
         self.logger = logger
         self.clock = clock
         self.random = random
+    }
+
+    /// The same JWT listed twice would be one credential counted twice: keep the first.
+    private static func unique(_ tokens: [TokenConfig], logger: Logger) -> [TokenConfig] {
+        var seen = Set<TokenKey>()
+        return tokens.filter { config in
+            guard seen.insert(TokenKey(config.source)).inserted else {
+                logger.warning("JWT listed twice, using it once", metadata: ["token": "\(config.name)"])
+                return false
+            }
+            return true
+        }
     }
 
     private static func makeRecord(_ config: TokenConfig) -> Record {
@@ -117,7 +129,7 @@ final class TokenPool: Sendable {
         state.withLock { s in
             var old: [TokenKey: Record] = [:]
             for r in s.records { old[r.key] = r }
-            s.records = tokens.map { config in
+            s.records = Self.unique(tokens, logger: logger).map { config in
                 let key = TokenKey(config.source)
                 guard var kept = old[key] else { return Self.makeRecord(config) }
                 kept.config = config

@@ -43,10 +43,21 @@ enum SeedExamples {
 
     """
 
-    static func write(into directory: String) throws {
+    /// Writes the examples; an existing file (maybe holding real JWTs) is left alone.
+    /// Returns one line per file saying what happened.
+    static func write(into directory: String) throws -> [String] {
         let fm = FileManager.default
         try fm.createDirectory(atPath: directory + "/config", withIntermediateDirectories: true)
-        try configJSON.write(toFile: directory + "/config/config.json", atomically: true, encoding: .utf8)
-        try envExample.write(toFile: directory + "/.env.example", atomically: true, encoding: .utf8)
+        var report: [String] = []
+        for (path, text) in [("config/config.json", configJSON), (".env.example", envExample)] {
+            let full = directory + "/" + path
+            if fm.fileExists(atPath: full) {
+                report.append("\(path) exists, left unchanged")
+            } else {
+                try text.write(toFile: full, atomically: true, encoding: .utf8)
+                report.append("wrote \(path)")
+            }
+        }
+        return report
     }
 }

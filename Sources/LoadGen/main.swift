@@ -1,1 +1,0 @@
-print("jbai-loadgen: not written yet")
