@@ -90,6 +90,9 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "jetbrains-ai-supervisor")
+        // A worker that exits before reading its settings must not take us down with SIGPIPE:
+        // the write just fails.
+        signal(SIGPIPE, SIG_IGN)
         do {
             try await SupervisorRunner(config: config, logger: logger).run()
         } catch let error as SupervisorRunner.StartupError {

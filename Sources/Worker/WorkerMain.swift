@@ -28,6 +28,9 @@ struct WorkerMain {
 
     func run() async throws {
         let runtime = WorkerRuntime(source: source, settings: settings, logger: logger)
+        if case .supervised(let start) = source, !start.tokenStates.isEmpty {
+            runtime.pool.restore(start.tokenStates)
+        }
         logger.info("JWT balancer initialized with \(settings.tokens.count) tokens, strategy: \(settings.strategy.rawValue)")
 
         // License JWTs are fetched before serving, so the first requests find them.
@@ -74,6 +77,8 @@ struct WorkerMain {
                     inFlight: { server.requestsInFlight },
                     isDraining: { server.isDraining },
                     drain: triggerShutdown,
+                    pause: { await server.pauseAccepting() },
+                    resume: { await server.resumeAccepting() },
                     listen: { server.localAddress.map { Self.describe($0) } ?? target.description }
                 ),
                 logger: logger
@@ -84,9 +89,12 @@ struct WorkerMain {
         }
         if exitWhenStdinCloses {
             services.append(.init(service: BackgroundService(name: "parent-watch") {
-                await SupervisedInput.waitForEndOfInput()
-                logger.warning("supervisor is gone (stdin closed): shutting down")
-                triggerShutdown()
+                if await SupervisedInput.waitForEndOfInput() {
+                    logger.warning("supervisor is gone (stdin closed): shutting down")
+                    triggerShutdown()
+                    // Stay until the group shuts down: a service that returns early fails the group.
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
+                }
             }))
         }
         // The public server drains first on shutdown (services stop in reverse order), while the
@@ -99,7 +107,12 @@ struct WorkerMain {
         defer {
             if let path = controlSocket.map(ConfigPaths.absolute) { unlink(path) }
         }
-        try await serviceGroup.run()
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.error("stopped with an error: \(error)")
+        }
+        // Whatever happened above, the HTTP clients must be shut down before they go away.
         await runtime.shutdownClients()
         logger.info("Shutdown complete")
     }

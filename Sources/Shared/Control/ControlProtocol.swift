@@ -191,3 +191,33 @@ extension JSONDecoder {
         return d
     }
 }
+
+/// What the supervisor hands a worker on stdin (one JSON line): the resolved tenant, and the
+/// health of JWTs carried over from the worker it replaces (a JWT that stays keeps its state).
+public struct SupervisedStart: Codable, Sendable, Equatable {
+    public var tenant: TenantConfig
+    public var tokenStates: [CarriedTokenState]
+
+    public init(tenant: TenantConfig, tokenStates: [CarriedTokenState] = []) {
+        self.tenant = tenant
+        self.tokenStates = tokenStates
+    }
+}
+
+/// One JWT's health as the previous worker reported it, by the token's name in the new settings.
+public struct CarriedTokenState: Codable, Sendable, Equatable {
+    public var name: String
+    /// healthy, cooling_down, quota_exhausted, invalid.
+    public var state: String
+    public var until: Date?
+    public var consecutiveFailures: Int
+    public var lastError: String?
+
+    public init(name: String, state: String, until: Date?, consecutiveFailures: Int, lastError: String?) {
+        self.name = name
+        self.state = state
+        self.until = until
+        self.consecutiveFailures = consecutiveFailures
+        self.lastError = lastError
+    }
+}

@@ -72,6 +72,8 @@ public final class HTTPServer: Service, Sendable {
     struct Connection {
         var channel: any Channel
         var busy: Bool
+        /// Requests answered so far: a fresh connection's request may still be on its way.
+        var served = 0
     }
 
     struct State {
@@ -140,13 +142,28 @@ public final class HTTPServer: Service, Sendable {
         state.withLock { $0.forceClose?.cancel() }
     }
 
+    /// Stops taking connections from the listening socket, which stays open: connections wait
+    /// in its backlog (for another process serving the same socket, or for `resumeAccepting`).
+    public func pauseAccepting() async {
+        guard let server = state.withLock({ $0.serverChannel }) else { return }
+        try? await server.setOption(ChannelOptions.autoRead, value: false).get()
+    }
+
+    public func resumeAccepting() async {
+        guard let server = state.withLock({ $0.draining ? nil : $0.serverChannel }) else { return }
+        try? await server.setOption(ChannelOptions.autoRead, value: true).get()
+        server.read()
+    }
+
     /// Stops accepting new connections, closes idle ones, and lets busy ones finish their
     /// current response (forcibly closed after `shutdownTimeout`).
     public func beginShutdown() {
         let (server, idle, first) = state.withLock { s -> ((any Channel)?, [any Channel], Bool) in
             let first = !s.draining
             s.draining = true
-            let idle = s.connections.values.filter { !$0.busy }.map(\.channel)
+            // Idle keep-alive connections close now; a fresh one (taken from the backlog, its
+            // request not read yet) gets its answer first, with `Connection: close`.
+            let idle = s.connections.values.filter { !$0.busy && $0.served > 0 }.map(\.channel)
             return (s.serverChannel, idle, first)
         }
         guard first else { return }
@@ -330,6 +347,7 @@ public final class HTTPServer: Service, Sendable {
             }
             let stillDraining = state.withLock { s -> Bool in
                 s.connections[id]?.busy = false
+                s.connections[id]?.served += 1
                 s.inFlight -= 1
                 return s.draining
             }

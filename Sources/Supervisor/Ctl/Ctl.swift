@@ -45,6 +45,11 @@ struct Ctl: AsyncParsableCommand {
 /// One request to the control socket; a missing supervisor is a clear message and exit 3.
 func control(_ options: CtlOptions, _ method: HTTPMethod, _ path: String) async throws -> (Int, Data) {
     let socket = options.socketPath
+    // Fail fast when nobody listens (the HTTP client would keep retrying until its connect timeout).
+    if let reason = unixSocketProblem(socket) {
+        FileHandle.standardError.write(Data("jetbrains-ai-supervisor is not running: \(reason)\n".utf8))
+        throw ExitCode(CtlExit.notRunning)
+    }
     let http = HTTPClient(eventLoopGroupProvider: .singleton)
     var request = HTTPClientRequest(url: UnixHTTPClient.url(socket: socket, path: path))
     request.method = method
@@ -55,7 +60,8 @@ func control(_ options: CtlOptions, _ method: HTTPMethod, _ path: String) async 
         return (Int(response.status.code), Data(body.readableBytesView))
     } catch {
         try? await http.shutdown()
-        let reason = FileManager.default.fileExists(atPath: socket) ? "it does not answer (\(error))" : "no control socket at \(socket)"
+        let reason = FileManager.default.fileExists(atPath: socket)
+            ? "\(socket) does not answer (\(error))" : "no control socket at \(socket)"
         FileHandle.standardError.write(Data("jetbrains-ai-supervisor is not running: \(reason)\n".utf8))
         throw ExitCode(CtlExit.notRunning)
     }
@@ -230,4 +236,26 @@ enum Table {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// Why a connection to the Unix socket at `path` cannot work, or nil when something listens.
+func unixSocketProblem(_ path: String) -> String? {
+    guard FileManager.default.fileExists(atPath: path) else { return "no control socket at \(path)" }
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        raw.copyBytes(from: bytes)
+        raw[bytes.count] = 0
+    }
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    if result == 0 { return nil }
+    let reason = String(cString: strerror(errno))
+    return "nothing listens on \(path) (\(reason)): a stale socket of a supervisor that is gone?"
 }

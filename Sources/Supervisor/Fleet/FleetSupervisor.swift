@@ -100,7 +100,8 @@ actor FleetSupervisor {
         unlink(socket)
         var settings = slot.config
         settings.listen = slot.listener.bound
-        let line = try JSONEncoder().encode(settings) + Data("\n".utf8)
+        let start = SupervisedStart(tenant: settings, tokenStates: Self.carriedStates(slot))
+        let line = try JSONEncoder.control().encode(start) + Data("\n".utf8)
         let process = try Spawner.spawn(
             executable: workerBinary,
             arguments: ["--tenant", slot.name, "--settings-from-stdin", "--control-socket", socket],
@@ -108,7 +109,13 @@ actor FleetSupervisor {
             listenerFD: slot.listener.fd,
             listenerName: slot.name
         )
-        _ = writeAll(process.stdinFD, Array(line))
+        // Written off the actor (a worker that does not read would block us); a dup keeps the
+        // fd number valid even if the worker exits and we close the original meanwhile.
+        let settingsFD = dup(process.stdinFD)
+        launch {
+            _ = writeAll(settingsFD, Array(line))
+            close(settingsFD)
+        }
         let log = slot.log
         let outputFD = process.outputFD
         launch { await log.drain(outputFD) }
@@ -131,6 +138,7 @@ actor FleetSupervisor {
         guard var slot = slots[name], !shuttingDown else { return }
         do {
             slot.current = try spawn(slot)
+            slot.currentConfig = slot.config
             slot.state = .starting
             slot.backoffUntil = nil
             slot.detail = nil
@@ -144,9 +152,52 @@ actor FleetSupervisor {
         slots[name] = slot
     }
 
-    /// Starts a replacement alongside the current worker (zero-downtime replace).
+    /// JWT health from the slot's last worker report, for the JWTs that stay (matched by their
+    /// credential, named as in the new settings).
+    static func carriedStates(_ slot: Slot) -> [CarriedTokenState] {
+        guard let health = slot.lastHealth, let old = slot.lastHealthConfig else { return [] }
+        let oldSources = Dictionary(old.tokens.map { ($0.name, $0.source) }, uniquingKeysWith: { a, _ in a })
+        var result: [CarriedTokenState] = []
+        for token in health.tokens {
+            guard let source = oldSources[token.name],
+                  let now = slot.config.tokens.first(where: { $0.source == source })
+            else { continue }
+            result.append(CarriedTokenState(
+                name: now.name, state: token.state, until: token.until,
+                consecutiveFailures: token.consecutiveFailures ?? 0, lastError: token.lastError
+            ))
+        }
+        return result
+    }
+
+    /// Replaces the current worker without refusing a connection: the current one stops
+    /// accepting (connections wait in the listener's backlog, and only one process accepts at a
+    /// time), the new one starts on the same listener, takes over once it answers, and the old
+    /// one drains.
+    private func replace(_ name: String) {
+        guard var slot = slots[name], !shuttingDown, !slot.replacing else { return }
+        guard let current = slot.current, current.answeredAt != nil, current.killReason == nil else {
+            spawnPending(name)
+            return
+        }
+        slot.replacing = true
+        slots[name] = slot
+        let client = control
+        let socket = current.controlSocket
+        launch { [weak self] in
+            try? await client.setAccepting(false, socket: socket, timeout: .seconds(2))
+            await self?.spawnPending(name)
+        }
+    }
+
+    /// Starts a replacement alongside the current worker.
     private func spawnPending(_ name: String) {
-        guard var slot = slots[name], !shuttingDown else { return }
+        guard var slot = slots[name] else { return }
+        slot.replacing = false
+        guard !shuttingDown else {
+            slots[name] = slot
+            return
+        }
         if let old = slot.pending {
             // A replacement of an older desired state: retire it.
             slot.retiring.append(old)
@@ -178,8 +229,9 @@ actor FleetSupervisor {
                 slot = slots[name]!
             }
             if let after = slot.replaceAfter, now >= after, slot.wantRunning, slot.current != nil {
+                slot.replaceAfter = nil
                 slots[name] = slot
-                spawnPending(name)
+                replace(name)
                 slot = slots[name]!
             }
 
@@ -213,6 +265,7 @@ actor FleetSupervisor {
                     logger.info("tenant \(name): replacement pid \(pending.pid) took over")
                     slot.log.note("replacement pid \(pending.pid) took over")
                     slot.current = pending
+                    slot.currentConfig = slot.config
                     slot.pending = nil
                     slot.state = .running
                 } else if pending.killReason == nil, now.timeIntervalSince(pending.startedAt) > startTimeout {
@@ -314,7 +367,13 @@ actor FleetSupervisor {
             i.health = health
             if i.answeredAt == nil { i.answeredAt = now }
         }
-        if slot.current?.pid == pid { update(&slot.current!) }
+        if slot.current?.pid == pid {
+            update(&slot.current!)
+            if let health {
+                slot.lastHealth = health
+                slot.lastHealthConfig = slot.currentConfig
+            }
+        }
         if slot.pending?.pid == pid { update(&slot.pending!) }
         slots[name] = slot
         // A first answer moves the slot on at once instead of at the next tick.
@@ -344,6 +403,11 @@ actor FleetSupervisor {
                 slot.lastExit = info
                 slot.restarts += 1
                 logger.error("tenant \(name): replacement worker pid \(pid) failed (\(info.description)); the current worker keeps serving")
+                if let current = slot.current {
+                    let client = control
+                    let socket = current.controlSocket
+                    launch { try? await client.setAccepting(true, socket: socket, timeout: .seconds(2)) }
+                }
                 slot.replaceAfter = Date().addingTimeInterval(nextBackoff(&slot))
                 slots[name] = slot
                 continue
@@ -358,6 +422,7 @@ actor FleetSupervisor {
                 slot.lastExit = info
                 if let pending = slot.pending {
                     slot.current = pending
+                    slot.currentConfig = slot.config
                     slot.pending = nil
                     slot.state = pending.answeredAt != nil ? .running : .starting
                 }
@@ -371,6 +436,7 @@ actor FleetSupervisor {
             if let pending = slot.pending {
                 // A replacement is already on its way: let it take over.
                 slot.current = pending
+                slot.currentConfig = slot.config
                 slot.pending = nil
                 slot.state = pending.answeredAt != nil ? .running : .starting
                 slot.lastExit = info
@@ -465,7 +531,7 @@ actor FleetSupervisor {
     func restartTenant(_ name: String) -> ControlReply {
         guard let slot = slots[name], !slot.removing else { return ControlReply(ok: false, message: "no tenant named '\(name)'") }
         if slot.current == nil || slot.state != .running { return startTenant(name) }
-        spawnPending(name)
+        replace(name)
         return ControlReply(ok: true, message: "\(name) restarting (the new worker takes over once it answers)")
     }
 
@@ -513,7 +579,11 @@ actor FleetSupervisor {
         {
             notes.append("supervisor listen, control_socket, run_dir and log_dir changes take effect after a supervisor restart")
         }
-        if let binary = new.supervisor.workerBinary { workerBinary = binary }
+        if let binary = try? SupervisorRunner.workerBinary(for: new) {
+            workerBinary = binary
+        } else {
+            notes.append("worker binary for the new file not found; keeping \(workerBinary)")
+        }
 
         for name in order where !newNames.contains(name) {
             guard let slot = slots[name], !slot.removing else { continue }
@@ -545,7 +615,7 @@ actor FleetSupervisor {
             }
             slots[tenant.name] = slot
             if slot.current != nil, slot.wantRunning, slot.state == .running || slot.state == .starting {
-                spawnPending(tenant.name)
+                replace(tenant.name)
             } else if slot.wantRunning || slot.state == .fatal {
                 slots[tenant.name]?.crashTimes = []
                 if slot.current == nil { spawnCurrent(tenant.name) }
@@ -610,7 +680,7 @@ actor FleetSupervisor {
                 healthyTokens: fresh ? (health?.healthyTokens ?? 0) : 0,
                 totalTokens: health?.totalTokens ?? slot.config.tokens.count,
                 strategy: slot.config.strategy.rawValue,
-                tokens: health?.tokens ?? slot.config.tokens.map {
+                tokens: health?.tokens.map(\.brief) ?? slot.config.tokens.map {
                     TokenBrief(name: $0.name, fingerprint: Self.fingerprint(of: $0.source), state: "unknown")
                 },
                 requestsInFlight: fresh ? health?.requestsInFlight : nil,

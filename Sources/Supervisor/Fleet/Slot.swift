@@ -34,6 +34,8 @@ struct WorkerInstance: Sendable {
 struct Slot: Sendable {
     var name: String
     var config: TenantConfig
+    /// The settings the current worker was started with (differs from `config` mid-replacement).
+    var currentConfig: TenantConfig?
     var listener: ListenerSocket
     var log: LogSink
     var state: SlotState = .stopped
@@ -50,6 +52,13 @@ struct Slot: Sendable {
     var backoffUntil: Date?
     var replaceAfter: Date?
     var lastExit: ExitInfo?
+    /// The last health a worker of this slot reported (kept across its exit), so JWT states
+    /// carry over to the next worker.
+    var lastHealth: WorkerHealth?
+    /// The settings the last health belongs to (token names may change with a reload).
+    var lastHealthConfig: TenantConfig?
+    /// A replacement is being prepared (the current worker is pausing its accepts).
+    var replacing = false
     var detail: String?
     /// False after `ctl stop`, a removal, or supervisor shutdown.
     var wantRunning = true

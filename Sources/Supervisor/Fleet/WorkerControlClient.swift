@@ -9,10 +9,25 @@ struct WorkerHealth: Decodable, Sendable, Equatable {
     var healthyTokens: Int
     var totalTokens: Int
     var strategy: String
-    var tokens: [TokenBrief]
+    var tokens: [Token]
     var pid: Int32?
     var requestsInFlight: Int?
     var draining: Bool?
+
+    struct Token: Decodable, Sendable, Equatable {
+        var name: String
+        var fingerprint: String
+        var state: String
+        var until: Date?
+        var consecutiveFailures: Int?
+        var lastError: String?
+        enum CodingKeys: String, CodingKey {
+            case name, fingerprint, state, until
+            case consecutiveFailures = "consecutive_failures"
+            case lastError = "last_error"
+        }
+        var brief: TokenBrief { TokenBrief(name: name, fingerprint: fingerprint, state: state) }
+    }
 
     enum CodingKeys: String, CodingKey {
         case status, strategy, tokens, pid, draining
@@ -50,7 +65,7 @@ struct UnixHTTPClient: Sendable {
 
     func workerHealth(socket: String, timeout: Duration) async throws -> WorkerHealth {
         let response = try await send(.GET, socket: socket, path: "/health", timeout: timeout)
-        return try JSONDecoder().decode(WorkerHealth.self, from: Data(response.body.readableBytesView))
+        return try JSONDecoder.control().decode(WorkerHealth.self, from: Data(response.body.readableBytesView))
     }
 
     func drain(socket: String, timeout: Duration) async throws {
@@ -59,6 +74,12 @@ struct UnixHTTPClient: Sendable {
     }
 
     struct DrainRefused: Error {}
+
+    /// `POST /pause` or `/resume`: whether the worker takes connections from the shared listener.
+    func setAccepting(_ accepting: Bool, socket: String, timeout: Duration) async throws {
+        let response = try await send(.POST, socket: socket, path: accepting ? "/resume" : "/pause", timeout: timeout)
+        guard response.status < 300 else { throw DrainRefused() }
+    }
 }
 
 import NIOHTTP1

@@ -40,7 +40,9 @@ struct ChatProxy: Sendable {
 
     func run(_ plan: Plan, writer: ResponseWriter) async throws {
         guard plan.stream else {
-            if let error = try await attempts(plan, writer: writer, sink: nil) { try await writer.respond(error) }
+            if let error = try await attempts(plan, writer: writer, sink: nil), !writer.headWritten {
+                try await writer.respond(error)
+            }
             return
         }
         let sink = SSESink(writer: writer)

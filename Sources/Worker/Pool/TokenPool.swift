@@ -206,6 +206,26 @@ final class TokenPool: Sendable {
         }
     }
 
+    /// Takes over JWT health from a worker this one replaces (matched by token name).
+    func restore(_ carried: [CarriedTokenState]) {
+        let now = clock()
+        state.withLock { s in
+            for c in carried {
+                guard let i = s.records.firstIndex(where: { $0.config.name == c.name }) else { continue }
+                let health: TokenHealth
+                switch c.state {
+                case "cooling_down": health = .coolingDown(until: c.until ?? now, reason: c.lastError ?? "carried over")
+                case "quota_exhausted": health = .quotaExhausted(until: c.until ?? now)
+                case "invalid": health = .invalid(reason: c.lastError ?? "invalid before the worker was replaced")
+                default: health = .healthy
+                }
+                s.records[i].status.health = health
+                s.records[i].status.consecutiveFailures = c.consecutiveFailures
+                s.records[i].lastError = c.lastError
+            }
+        }
+    }
+
     /// Installs a JWT fetched from a license.
     func install(jwt: String, for key: TokenKey) {
         state.withLock { s in

@@ -6,7 +6,7 @@ enum ConfigSource: Sendable {
     case seed(SeedOptions)
     case fleet(path: String, tenant: String)
     /// Started by the supervisor: the resolved tenant arrived as one JSON line on stdin.
-    case supervised(TenantConfig)
+    case supervised(SupervisedStart)
 
     func load(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> TenantConfig {
         switch self {
@@ -21,8 +21,8 @@ enum ConfigSource: Sendable {
                 throw SettingsError(description: "\(path): no tenant named '\(name)' (tenants: \(known))")
             }
             return tenant
-        case .supervised(let tenant):
-            return tenant
+        case .supervised(let start):
+            return start.tenant
         }
     }
 }

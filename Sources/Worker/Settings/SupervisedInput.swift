@@ -5,7 +5,7 @@ import Shared
 /// (secrets travel here, never in argv or the environment), then nothing until the supervisor
 /// exits and the pipe closes.
 enum SupervisedInput {
-    static func readSettings() throws -> TenantConfig {
+    static func readSettings() throws -> SupervisedStart {
         var line = [UInt8]()
         var byte: UInt8 = 0
         while read(0, &byte, 1) == 1 {
@@ -14,14 +14,14 @@ enum SupervisedInput {
         }
         guard !line.isEmpty else { throw SettingsError(description: "--settings-from-stdin: no settings on stdin") }
         do {
-            return try JSONDecoder().decode(TenantConfig.self, from: Data(line))
+            return try JSONDecoder.control().decode(SupervisedStart.self, from: Data(line))
         } catch {
             throw SettingsError(description: "--settings-from-stdin: invalid settings: \(error)")
         }
     }
 
-    /// Returns when stdin reaches end of file (or is cancelled).
-    static func waitForEndOfInput() async {
+    /// Returns true when stdin reaches end of file, false when cancelled first.
+    static func waitForEndOfInput() async -> Bool {
         // A blocking read would pin a cooperative thread; poll with a short timeout instead.
         var pfd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
         var buffer = [UInt8](repeating: 0, count: 256)
@@ -29,10 +29,11 @@ enum SupervisedInput {
             let ready = poll(&pfd, 1, 0)
             if ready > 0 {
                 let n = read(0, &buffer, buffer.count)
-                if n <= 0 { return }
+                if n <= 0 { return true }
                 continue
             }
             try? await Task.sleep(for: .milliseconds(200))
         }
+        return false
     }
 }
