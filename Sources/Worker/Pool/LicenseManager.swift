@@ -9,7 +9,8 @@ final class LicenseManager: Sendable {
     private let pool: TokenPool
     private let upstream: @Sendable () -> UpstreamClient
     private let logger: Logger
-    private let refreshing = Mutex<Set<TokenKey>>([])
+    /// Licenses being fetched, with the callers waiting for that fetch.
+    private let waiters = Mutex<[TokenKey: [CheckedContinuation<Bool, Never>]]>([:])
 
     init(pool: TokenPool, upstream: @escaping @Sendable () -> UpstreamClient, logger: Logger) {
         self.pool = pool
@@ -17,30 +18,42 @@ final class LicenseManager: Sendable {
         self.logger = logger
     }
 
-    /// Fetches a new JWT for the license behind `key`; false when that failed.
+    /// Fetches a new JWT for the license behind `key`; false when that failed. Concurrent
+    /// calls for one license share a single fetch (single flight).
     @discardableResult
     func refresh(_ key: TokenKey) async -> Bool {
         guard let record = pool.snapshot().first(where: { $0.key == key }),
               case .license(let id, let authorization) = record.config.source
         else { return false }
-        let claimed = refreshing.withLock { $0.insert(key).inserted }
-        guard claimed else {
-            // Another task is refreshing this license: wait for it instead of fetching twice.
-            while refreshing.withLock({ $0.contains(key) }) {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-            return pool.snapshot().first(where: { $0.key == key })?.jwt != record.jwt
+        let leader = waiters.withLock { w -> Bool in
+            if w[key] != nil { return false }
+            w[key] = []
+            return true
         }
-        defer { _ = refreshing.withLock { $0.remove(key) } }
+        guard leader else {
+            return await withCheckedContinuation { continuation in
+                let joined = waiters.withLock { w -> Bool in
+                    guard w[key] != nil else { return false }
+                    w[key]!.append(continuation)
+                    return true
+                }
+                // The fetch finished between our two looks: report what the pool has now.
+                if !joined { continuation.resume(returning: pool.snapshot().first { $0.key == key }?.jwt != record.jwt) }
+            }
+        }
+        let ok: Bool
         do {
             let jwt = try await upstream().licenseJWT(licenseID: id, authorization: authorization)
             pool.install(jwt: jwt, for: key)
             logger.info("JWT fetched from license", metadata: ["token": "\(record.config.name)", "jwt": "\(fingerprint(jwt))"])
-            return true
+            ok = true
         } catch {
             logger.error("license refresh failed", metadata: ["token": "\(record.config.name)", "error": "\(error)"])
-            return false
+            ok = false
         }
+        let followers = waiters.withLock { $0.removeValue(forKey: key) ?? [] }
+        for follower in followers { follower.resume(returning: ok) }
+        return ok
     }
 
     /// Runs until cancelled: fetches missing license JWTs and renews them before they expire
