@@ -7,6 +7,6 @@ struct LoadGenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jbai-loadgen",
         abstract: "HTTP load generator for the jetbrains-ai-proxy benchmarks (raw SwiftNIO, HdrHistogram).",
-        subcommands: [ClosedCommand.self, StreamCommand.self, SteadyCommand.self, HoldCommand.self]
+        subcommands: [ClosedCommand.self, StreamCommand.self, SteadyCommand.self, HoldCommand.self, TapCommand.self]
     )
 }

@@ -39,6 +39,8 @@ struct StreamCommand: AsyncParsableCommand {
 
     /// One streamed request; times are microseconds from the moment it was sent.
     struct Sample: Codable, Sendable {
+        /// Unix time the request was sent (events_us are relative to it).
+        var start_unix: Double = 0
         var outcome: String
         var head_us: UInt64?
         var first_event_us: UInt64?
@@ -72,6 +74,7 @@ struct StreamCommand: AsyncParsableCommand {
         let filter = EventFilter(match: match, exclude: exclude)
         let timeoutAmount = TimeAmount.nanoseconds(Int64(timeout * 1e9))
         let next = Ticket()
+        let base = TimeBase()
         let total = requests
 
         let samples = await withTaskGroup(of: [Sample].self) { group in
@@ -82,12 +85,12 @@ struct StreamCommand: AsyncParsableCommand {
                         take: { next.take() < total },
                         connectFailed: { outcome, start, end in
                             mine.append(Sample(
-                                outcome: outcome.key, total_us: Clock.micros(from: start, to: end), events_us: [], data_lines: 0))
+                                start_unix: base.unix(start), outcome: outcome.key, total_us: Clock.micros(from: start, to: end), events_us: [], data_lines: 0))
                         },
                         send: { iterator, outbound, channel, start in
                             let (sample, reusable) = await Self.streamOnce(
                                 prepared, iterator: &iterator, outbound: outbound, channel: channel, start: start,
-                                timeout: timeoutAmount, filter: filter)
+                                timeout: timeoutAmount, filter: filter, base: base)
                             mine.append(sample)
                             return reusable
                         }
@@ -114,7 +117,7 @@ struct StreamCommand: AsyncParsableCommand {
     static func streamOnce(
         _ request: PreparedRequest, iterator: inout ResponseIterator,
         outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>, channel: any Channel, start: UInt64,
-        timeout: TimeAmount, filter: EventFilter
+        timeout: TimeAmount, filter: EventFilter, base: TimeBase
     ) async -> (Sample, Bool) {
         var events: [UInt64] = []
         var lines = 0
@@ -128,7 +131,7 @@ struct StreamCommand: AsyncParsableCommand {
                 }
             })
         let sample = Sample(
-            outcome: result.outcome.key, head_us: result.headAt.map { Clock.micros(from: start, to: $0) },
+            start_unix: base.unix(start), outcome: result.outcome.key, head_us: result.headAt.map { Clock.micros(from: start, to: $0) },
             first_event_us: events.first, total_us: Clock.micros(from: start, to: result.endAt), events_us: events,
             data_lines: lines)
         return (sample, result.reusable)

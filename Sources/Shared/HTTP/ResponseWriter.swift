@@ -23,6 +23,9 @@ public final class ResponseWriter: Sendable {
         self.keepAliveWanted = keepAlive
     }
 
+    /// A second response head for one request.
+    public struct HeadAlreadyWritten: Error {}
+
     public var headWritten: Bool { state.withLock { $0.headWritten } }
     public var ended: Bool { state.withLock { $0.ended } }
     /// The status of the head written (200 until one is).
@@ -35,8 +38,14 @@ public final class ResponseWriter: Sendable {
     }
 
     public func writeHead(status: HTTPResponseStatus, headers: HTTPHeaders = [:]) async throws {
-        let close = state.withLock { s -> Bool in
-            precondition(!s.headWritten, "response head written twice")
+        try await outbound.write(.head(try prepareHead(status: status, headers: headers)))
+    }
+
+    /// Marks the head written and fills in the connection headers.
+    private func prepareHead(status: HTTPResponseStatus, headers: HTTPHeaders) throws -> HTTPResponseHead {
+        let close = try state.withLock { s -> Bool in
+            // A programming error, but not worth the process: the request fails, the server lives.
+            guard !s.headWritten else { throw HeadAlreadyWritten() }
             s.headWritten = true
             s.status = status
             return s.closeAfter || !keepAliveWanted
@@ -54,7 +63,7 @@ public final class ResponseWriter: Sendable {
             state.withLock { $0.closeAfter = true }
             headers.replaceOrAdd(name: "connection", value: "close")
         }
-        try await outbound.write(.head(HTTPResponseHead(version: requestVersion, status: status, headers: headers)))
+        return HTTPResponseHead(version: requestVersion, status: status, headers: headers)
     }
 
     public func write(_ buffer: ByteBuffer) async throws {
@@ -75,13 +84,16 @@ public final class ResponseWriter: Sendable {
         try await outbound.write(.end(trailers))
     }
 
-    /// Writes a complete response with a `Content-Length`.
+    /// Writes a complete response with a `Content-Length`, head, body and end in one write.
     public func respond(status: HTTPResponseStatus, headers: HTTPHeaders = [:], body: ByteBuffer = ByteBuffer()) async throws {
         var headers = headers
         headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
-        try await writeHead(status: status, headers: headers)
-        try await write(body)
-        try await end()
+        let head = try prepareHead(status: status, headers: headers)
+        state.withLock { $0.ended = true }
+        var parts: [HTTPServerResponsePart] = [.head(head)]
+        if body.readableBytes > 0 { parts.append(.body(.byteBuffer(body))) }
+        parts.append(.end(nil))
+        try await outbound.write(contentsOf: parts)
     }
 
     /// Writes a complete JSON response.

@@ -84,4 +84,12 @@ extension JSONEncoder {
         encoder.outputFormatting = [.withoutEscapingSlashes]
         return encoder
     }
+
+    /// One compact encoder shared by every request (its options never change after this).
+    public static let shared = compact()
+}
+
+extension JSONDecoder {
+    /// One default decoder shared by every request.
+    public static let shared = JSONDecoder()
 }

@@ -117,7 +117,7 @@ struct ChatProxy: Sendable {
                 let text = String(buffer: (try? await response.body.collect(upTo: 64 << 10)) ?? ByteBuffer())
                 return .failed(Self.classify(status: response.status, headers: response.headers, body: text))
             }
-            let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
+            let id = "chatcmpl-" + RandomID.hex(24)
             let created = Int(Date().timeIntervalSince1970)
             if let sink {
                 _ = try await streamAnswer(response, plan: plan, sink: sink, id: String(id), created: created)
@@ -127,7 +127,7 @@ struct ChatProxy: Sendable {
                 // The upstream part is done: a client that leaves now says nothing about the JWT.
                 pool.complete(lease, outcome: .success)
                 let completion = builder.completion(id: String(id), created: created, model: plan.model)
-                let data = try JSONEncoder.compact().encode(completion)
+                let data = try JSONEncoder.shared.encode(completion)
                 do {
                     try await writer.respond(status: .ok, json: String(decoding: data, as: UTF8.self))
                 } catch {
@@ -194,6 +194,7 @@ struct ChatProxy: Sendable {
     private func streamAnswer(
         _ response: HTTPClientResponse, plan: Plan, sink: SSESink, id: String, created: Int
     ) async throws -> AnswerBuilder {
+        let encoder = JSONEncoder.shared
         var builder = AnswerBuilder()
         var parser = SSEParser()
         func chunk(_ delta: OpenAIWire.Chunk.Delta, finish: String? = nil) throws -> String {
@@ -202,7 +203,7 @@ struct ChatProxy: Sendable {
                 choices: [.init(delta: delta, finishReason: finish)],
                 includeUsageField: plan.includeUsage
             )
-            return String(decoding: try JSONEncoder.compact().encode(c), as: UTF8.self)
+            return String(decoding: try encoder.encode(c), as: UTF8.self)
         }
         func forward(_ payloads: [String]) async throws -> Bool {
             for payload in payloads {
@@ -234,7 +235,7 @@ struct ChatProxy: Sendable {
                 id: id, created: created, model: plan.model, choices: [],
                 usage: builder.quota.map { OpenAIWire.Usage(jetbrainsQuota: $0) }, includeUsageField: true
             )
-            try await sink.send(json: String(decoding: try JSONEncoder.compact().encode(usageChunk), as: UTF8.self))
+            try await sink.send(json: String(decoding: try encoder.encode(usageChunk), as: UTF8.self))
         }
         try await sink.finish()
         return builder

@@ -75,7 +75,7 @@ struct ProxyResponder: HTTPResponder {
     private func chat(_ request: ServerRequest, writer: ResponseWriter) async throws {
         let body: ChatCompletionRequest
         do {
-            body = try JSONDecoder().decode(ChatCompletionRequest.self, from: Data(request.body.readableBytesView))
+            body = try JSONDecoder.shared.decode(ChatCompletionRequest.self, from: Data(request.body.readableBytesView))
         } catch let error as DecodingError {
             throw APIError.invalidRequest("Invalid request body: \(SeedSettings.describe(error))", code: "invalid_request_body")
         } catch {
@@ -99,7 +99,7 @@ struct ProxyResponder: HTTPResponder {
         } catch {
             throw APIError.invalidRequest(error.message, code: "invalid_messages", param: error.param)
         }
-        let encoded = try JSONEncoder.compact().encode(upstreamRequest)
+        let encoded = try JSONEncoder.shared.encode(upstreamRequest)
         let plan = ChatProxy.Plan(
             model: body.model, body: ByteBuffer(bytes: encoded), stream: body.stream ?? false,
             includeUsage: body.streamOptions?.includeUsage ?? false

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// What one upstream event adds to the OpenAI answer.
 enum AnswerDelta: Sendable, Equatable {
@@ -25,7 +26,7 @@ struct AnswerBuilder: Sendable {
     private(set) var hasAnswer = false
     private let makeID: @Sendable () -> String
 
-    init(makeID: @escaping @Sendable () -> String = { "call_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased() }) {
+    init(makeID: @escaping @Sendable () -> String = { "call_" + RandomID.hex(24) }) {
         self.makeID = makeID
     }
 

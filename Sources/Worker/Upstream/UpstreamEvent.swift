@@ -27,34 +27,61 @@ enum UpstreamEvent: Sendable, Equatable {
     /// Decodes one `data:` payload.
     static func decode(_ payload: String) throws(MalformedEvent) -> UpstreamEvent {
         if payload == "end" { return .end }
-        guard let json = JSONValue(parsing: payload), case .object(let o) = json, let type = o["type"]?.stringValue else {
+        // A typed decode: the hot path (one call per streamed event) must not go through a
+        // generic JSON tree.
+        guard let raw = try? decoder.decode(RawEvent.self, from: Data(payload.utf8)) else {
             throw MalformedEvent(payload: payload)
         }
-        switch type {
+        switch raw.type {
         case "Content":
-            return .content(o["content"]?.stringValue ?? "")
+            return .content(raw.content ?? "")
         case "ToolCall", "FunctionCall":
-            return .toolCall(id: o["id"]?.stringValue, name: o["name"]?.stringValue, arguments: o["content"]?.stringValue ?? "")
+            return .toolCall(id: raw.id, name: raw.name, arguments: raw.content ?? "")
         case "FinishMetadata":
-            return .finish(reason: o["reason"]?.stringValue ?? "stop")
+            return .finish(reason: raw.reason ?? "stop")
         case "QuotaMetadata":
-            let updated = o["updated"]
             return .quota(QuotaReport(
-                spent: amount(o["spent"]?["amount"]),
-                current: amount(updated?["current"]?["amount"]),
-                maximum: amount(updated?["maximum"]?["amount"]),
-                until: updated?["until"]?.stringValue ?? o["until"]?.stringValue
+                spent: raw.spent?.amount?.text,
+                current: raw.updated?.current?.amount?.text,
+                maximum: raw.updated?.maximum?.amount?.text,
+                until: raw.updated?.until ?? raw.until
             ))
         default:
-            return .ignored(type: type)
+            return .ignored(type: raw.type)
         }
     }
 
-    private static func amount(_ value: JSONValue?) -> String? {
-        switch value {
-        case .string(let s)?: return s
-        case .number(let n)?: return String(n)
-        default: return nil
+    private static let decoder = JSONDecoder()
+
+    /// Every field any event type may carry; unknown fields are ignored.
+    private struct RawEvent: Decodable {
+        var type: String
+        var content: String?
+        var id: String?
+        var name: String?
+        var reason: String?
+        var spent: Holder?
+        var updated: Updated?
+        var until: String?
+
+        struct Holder: Decodable { var amount: Amount? }
+        struct Updated: Decodable {
+            var current: Holder?
+            var maximum: Holder?
+            var until: String?
+        }
+    }
+
+    /// An amount sent as a string ("12.5") or a number (12.5).
+    private struct Amount: Decodable {
+        var text: String
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let s = try? c.decode(String.self) {
+                text = s
+            } else {
+                text = String(try c.decode(Double.self))
+            }
         }
     }
 }
