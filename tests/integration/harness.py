@@ -140,7 +140,9 @@ class Proc:
         cwd: str | os.PathLike[str] | None = None,
         log_dir: str | os.PathLike[str] | None = None,
         name: str | None = None,
+        pass_fds: Sequence[int] = (),
     ) -> None:
+        """``pass_fds``: descriptors kept open in the child (e.g. an inherited listener)."""
         self.executable = str(executable)
         self.args = [str(a) for a in args]
         self.name = name or Path(self.executable).name
@@ -165,6 +167,7 @@ class Proc:
             env=full_env,
             cwd=str(cwd) if cwd is not None else None,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
         Proc._live.add(self)
 

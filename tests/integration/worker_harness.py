@@ -159,10 +159,7 @@ class Worker(Proc):
         run_dir = Path(cwd) if cwd is not None else workdir / "cwd"
         run_dir.mkdir(parents=True, exist_ok=True)
         exe = executable or binary(WORKER_BINARY)
-        if pass_fds:
-            worker = cls._spawn_with_fds(exe, args, env=isolated_env(home, env), cwd=run_dir, log_dir=workdir, pass_fds=pass_fds)
-        else:
-            worker = cls(exe, args, env=isolated_env(home, env), cwd=run_dir, log_dir=workdir, name="worker")
+        worker = cls(exe, args, env=isolated_env(home, env), cwd=run_dir, log_dir=workdir, name="worker", pass_fds=pass_fds)
         worker.key = key
         worker.workdir = workdir
         try:
@@ -178,39 +175,6 @@ class Worker(Proc):
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         worker.client = httpx.Client(base_url=worker.url, headers=headers, timeout=30.0)
         return worker
-
-    @classmethod
-    def _spawn_with_fds(cls, exe, args, *, env, cwd, log_dir, pass_fds) -> "Worker":
-        """Like ``Proc.__init__`` but keeps ``pass_fds`` open in the child (``exe`` may be a
-        wrapper such as ``/bin/sh``)."""
-        self = cls.__new__(cls)
-        self.executable = str(exe)
-        self.args = [str(a) for a in args]
-        self.name = "worker"
-        self.log_dir = Path(log_dir)
-        stem = self._unique_stem()
-        self.stdout_path = self.log_dir / f"{stem}.stdout"
-        self.stderr_path = self.log_dir / f"{stem}.stderr"
-        full_env = dict(os.environ)
-        for k, v in env.items():
-            if v is None:
-                full_env.pop(k, None)
-            else:
-                full_env[k] = str(v)
-        self._stdout = open(self.stdout_path, "wb")
-        self._stderr = open(self.stderr_path, "wb")
-        self.popen = subprocess.Popen(
-            [self.executable, *self.args],
-            stdin=subprocess.DEVNULL,
-            stdout=self._stdout,
-            stderr=self._stderr,
-            env=full_env,
-            cwd=str(cwd),
-            start_new_session=True,
-            pass_fds=tuple(pass_fds),
-        )
-        Proc._live.add(self)
-        return self
 
     @classmethod
     def seed(
