@@ -707,6 +707,42 @@ def running_fleet(directory: Path, tenants: Mapping[str, Mapping[str, Any]], **k
 #: A worker log line of NIO's debug-build assertion when a readable listener yields no connection.
 NIO_ACCEPT_ASSERT = "BaseSocketChannel.swift:1250: Assertion failed"
 
+class BackgroundStream:
+    """Reads one streamed completion in a background thread. ``result`` gets ``status``,
+    ``chunks`` (the ``data:`` payloads, ``[DONE]`` last) and ``error``; ``first_chunk`` is set
+    at the first payload (or at the end, whatever happened)."""
+
+    def __init__(self, url: str, key: str, text: str, timeout: float = 20) -> None:
+        self.result: dict[str, Any] = {}
+        self.first_chunk = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(url, key, text, timeout), daemon=True)
+        self.thread.start()
+
+    def _read(self, url: str, key: str, text: str, timeout: float) -> None:
+        chunks: list[str] = []
+        try:
+            with httpx.stream(
+                "POST",
+                f"{url}/v1/chat/completions",
+                json=chat_payload(text, stream=True),
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=timeout,
+            ) as response:
+                self.result["status"] = response.status_code
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        chunks.append(line[5:].strip())
+                        self.first_chunk.set()
+        except Exception as e:  # noqa: BLE001
+            self.result["error"] = repr(e)
+        self.result["chunks"] = chunks
+        self.first_chunk.set()
+
+    def join(self, timeout: float) -> dict[str, Any]:
+        self.thread.join(timeout)
+        return self.result
+
+
 def check_replacement_requests(fleet: Fleet, hammers: Sequence[Hammer], tenants: Sequence[str] = ()) -> None:
     """For tests that replace a worker under load: zero failed requests and no crashed worker is
     the contract."""

@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import re
 import signal
-import threading
 import time
 from contextlib import ExitStack
-from typing import Any
 
-import httpx
 import pytest
 
 from harness import Simulator, free_port, wait_until
 from supervisor_harness import (
+    BackgroundStream,
     NIO_ACCEPT_ASSERT,
     Fleet,
     Hammer,
-    chat_payload,
     check_replacement_requests,
     give_unlimited_quota,
     make_fleet,  # noqa: F401 - fixture
@@ -88,41 +85,17 @@ def test_reload_removes_a_tenant_after_draining_it_and_closes_its_port(make_flee
     before = _pids(fleet)
     gone_pid = before["gone"]
     gone_url = fleet.tenant_url("gone")
-    result: dict[str, Any] = {}
-    started = threading.Event()
-
-    def slow_stream() -> None:
-        chunks: list[str] = []
-        try:
-            with httpx.stream(
-                "POST",
-                f"{gone_url}/v1/chat/completions",
-                json=chat_payload("[[chunks=6]][[delay_ms=300]] slow", stream=True),
-                headers={"Authorization": f"Bearer {fleet.key('gone')}"},
-                timeout=20,
-            ) as response:
-                result["status"] = response.status_code
-                for line in response.iter_lines():
-                    if line.startswith("data:"):
-                        chunks.append(line[5:].strip())
-                        started.set()
-        except Exception as e:  # noqa: BLE001
-            result["error"] = repr(e)
-        result["chunks"] = chunks
-        started.set()
-
     with ExitStack() as stack:
         hammers = _hammers(fleet, ["alpha"], stack)
-        reader = threading.Thread(target=slow_stream, daemon=True)
-        reader.start()
-        assert started.wait(10)
+        reader = BackgroundStream(gone_url, fleet.key("gone"), "[[chunks=6]][[delay_ms=300]] slow")
+        assert reader.first_chunk.wait(10)
         doc = fleet.doc
         del doc["tenants"]["gone"]
         fleet.write(doc)
         status, report = fleet.reload()
         assert status == 200 and report["ok"], report
         assert report["actions"] == {"alpha": "unchanged", "gone": "stopped"}, report
-        reader.join(20)
+        result = reader.join(20)
         # Drained: the stream in flight finished, then the worker exited and the port closed.
         assert "error" not in result, result
         assert result["status"] == 200 and result["chunks"][-1] == "[DONE]", result

@@ -10,7 +10,6 @@ import re
 import signal
 import socket
 import stat
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,11 +19,11 @@ import pytest
 
 from harness import Proc, Simulator, binary, wait_until
 from supervisor_harness import (
+    BackgroundStream,
     SECRET_MARK,
     SUPERVISOR_BINARY,
     Fleet,
     api_key,
-    chat_payload,
     make_fleet,  # noqa: F401 - fixture
     pid_alive,
     running_fleet,
@@ -322,32 +321,9 @@ def test_sigterm_drains_a_stream_in_flight_then_exits_0_and_removes_its_socket(m
     fleet = make_fleet({"alpha": tenant("alpha"), "beta": tenant("beta")})
     pids = [fleet.pid(n) for n in ("alpha", "beta")]
     url = fleet.tenant_url("alpha")
-    result: dict[str, Any] = {}
-    first_chunk = threading.Event()
-
-    def stream() -> None:
-        chunks: list[str] = []
-        try:
-            with httpx.stream(
-                "POST",
-                f"{url}/v1/chat/completions",
-                json=chat_payload("[[chunks=8]][[delay_ms=300]] a slow answer", stream=True),
-                headers={"Authorization": f"Bearer {fleet.key('alpha')}"},
-                timeout=20,
-            ) as response:
-                result["status"] = response.status_code
-                for line in response.iter_lines():
-                    if line.startswith("data:"):
-                        chunks.append(line[5:].strip())
-                        first_chunk.set()
-        except Exception as e:  # noqa: BLE001
-            result["error"] = repr(e)
-        result["chunks"] = chunks
-        first_chunk.set()
-
-    reader = threading.Thread(target=stream, daemon=True)
-    reader.start()
-    assert first_chunk.wait(10), "the slow stream did not start"
+    reader = BackgroundStream(url, fleet.key("alpha"), "[[chunks=8]][[delay_ms=300]] a slow answer")
+    result = reader.result
+    assert reader.first_chunk.wait(10), "the slow stream did not start"
     assert "error" not in result, result
     t0 = time.monotonic()
     fleet.proc.send_signal(signal.SIGTERM)
