@@ -49,11 +49,7 @@ struct SimulatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LogSetup.bootstrap(level: level)
         let logger = Logger(label: "jetbrains-ai-simulator")
         Self.exitOnTerminationSignals()
 

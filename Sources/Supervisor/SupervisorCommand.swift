@@ -84,11 +84,7 @@ struct Run: AsyncParsableCommand {
 
     func run() async throws {
         let config = try loadFleet(file)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
-            return handler
-        }
+        LogSetup.bootstrap()
         let logger = Logger(label: "jetbrains-ai-supervisor")
         // A worker that exits before reading its settings must not take us down with SIGPIPE:
         // the write just fails.

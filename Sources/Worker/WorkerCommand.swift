@@ -160,12 +160,7 @@ struct WorkerCommand: AsyncParsableCommand {
             await runtime.shutdownClients()
             return
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
-            handler.logLevel = level ?? .info
-            return handler
-        }
+        LogSetup.bootstrap()
         var logger = Logger(label: "jetbrains-ai-proxy")
         if tenant != nil || settingsFromStdin { logger[metadataKey: "tenant"] = "\(settings.name)" }
         try await WorkerMain(

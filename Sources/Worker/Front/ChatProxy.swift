@@ -120,13 +120,13 @@ struct ChatProxy: Sendable {
             let id = "chatcmpl-" + RandomID.hex(24)
             let created = Int(Date().timeIntervalSince1970)
             if let sink {
-                _ = try await streamAnswer(response, plan: plan, sink: sink, id: String(id), created: created)
+                _ = try await streamAnswer(response, plan: plan, sink: sink, id: id, created: created)
                 pool.complete(lease, outcome: .success)
             } else {
                 let builder = try await collectAnswer(response)
                 // The upstream part is done: a client that leaves now says nothing about the JWT.
                 pool.complete(lease, outcome: .success)
-                let completion = builder.completion(id: String(id), created: created, model: plan.model)
+                let completion = builder.completion(id: id, created: created, model: plan.model)
                 let data = try JSONEncoder.shared.encode(completion)
                 do {
                     try await writer.respond(status: .ok, json: String(decoding: data, as: UTF8.self))
