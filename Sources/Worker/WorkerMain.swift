@@ -66,6 +66,7 @@ struct WorkerMain {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: BackgroundService(name: "health-prober") { await runtime.prober.run() }),
             .init(service: BackgroundService(name: "license-refresher") { await runtime.licenses.run() }),
+            .init(service: BackgroundService(name: "profile-refresher") { await runtime.profileRefresher.run() }),
             .init(service: ReloadOnHangup(runtime: runtime)),
         ]
         if let controlSocket {

@@ -28,7 +28,8 @@ final class WorkerRuntime: Sendable {
         var settings: TenantConfig
         var upstream: UpstreamClient
         var auth: ClientAuthenticator
-        var models: [String: String]
+        /// The built-in model table merged with the tenant's `models`.
+        var aliases: [String: String]
     }
 
     struct Counters: Sendable, Codable {
@@ -51,7 +52,7 @@ final class WorkerRuntime: Sendable {
             settings: settings,
             upstream: Self.makeClient(settings),
             auth: ClientAuthenticator(keys: settings.apiKeys),
-            models: ModelTable.builtin.merging(settings.models) { _, configured in configured }
+            aliases: ModelTable.merged(with: settings.models)
         ))
         self.current = current
         self.licenses = LicenseManager(pool: pool, upstream: { current.withLock { $0.upstream } }, logger: logger)
@@ -67,7 +68,15 @@ final class WorkerRuntime: Sendable {
     var settings: TenantConfig { current.withLock { $0.settings } }
     var upstream: UpstreamClient { current.withLock { $0.upstream } }
     var authenticator: ClientAuthenticator { current.withLock { $0.auth } }
-    var models: [String: String] { current.withLock { $0.models } }
+    /// The profiles the upstream lists for this tenant (refreshed by `profileRefresher`).
+    let profiles = ProfileCatalog()
+
+    /// Aliases and listed profiles as of now: resolves model ids and lists `/v1/models`.
+    var models: ModelCatalog { ModelCatalog(aliases: current.withLock { $0.aliases }, listed: profiles.listed) }
+
+    var profileRefresher: ProfileRefresher {
+        ProfileRefresher(pool: pool, catalog: profiles, upstream: { [current] in current.withLock { $0.upstream } }, logger: logger)
+    }
 
     var prober: HealthProber {
         HealthProber(
@@ -85,14 +94,6 @@ final class WorkerRuntime: Sendable {
             pool: pool, upstream: c.upstream, licenses: licenses,
             maxAttempts: c.settings.maxAttempts, keepaliveInterval: c.settings.keepaliveInterval, logger: logger
         )
-    }
-
-    /// Resolves a client's model id: a configured or built-in id, or an upstream profile id.
-    func profile(forModel model: String) -> String? {
-        let table = models
-        if let profile = table[model] { return profile }
-        if table.values.contains(model) { return model }
-        return nil
     }
 
     // MARK: - Reload
@@ -131,7 +132,7 @@ final class WorkerRuntime: Sendable {
                 c.upstream = client
             }
             c.auth = ClientAuthenticator(keys: new.apiKeys)
-            c.models = ModelTable.builtin.merging(new.models) { _, configured in configured }
+            c.aliases = ModelTable.merged(with: new.models)
         }
         if let retired { retiredClients.withLock { $0.append(retired) } }
         pool.update(tokens: new.tokens, strategy: new.strategy)

@@ -144,7 +144,21 @@ struct ConfigFingerprintAndModelTests {
     }
 
     @Test func builtinTable() {
-        #expect(ModelTable.builtin.count == 15)
+        // Every id of the seed's table still resolves as it did (drop-in), and every alias
+        // points at a profile the table knows.
+        let seed = [
+            "gpt-4o": "openai-gpt-4o", "o1": "openai-o1", "o3": "openai-o3", "o3-mini": "openai-o3-mini",
+            "o4-mini": "openai-o4-mini", "gpt4.1": "openai-gpt4.1", "gpt4.1-mini": "openai-gpt4.1-mini",
+            "gpt4.1-nano": "openai-gpt4.1-nano", "gemini-pro-2.5": "google-chat-gemini-pro-2.5",
+            "gemini-flash-2.0": "google-chat-gemini-flash-2.0", "gemini-flash-2.5": "google-chat-gemini-flash-2.5",
+            "claude-3.5-haiku": "anthropic-claude-3.5-haiku", "claude-3.5-sonnet": "anthropic-claude-3.5-sonnet",
+            "claude-3.7-sonnet": "anthropic-claude-3.7-sonnet", "claude-4-sonnet": "anthropic-claude-4-sonnet",
+        ]
+        for (id, profile) in seed { #expect(ModelTable.builtin[id] == profile, "\(id)") }
+        for (id, profile) in ModelTable.builtin {
+            #expect(ModelTable.knownProfiles.contains(profile), "\(id) → \(profile) is not a known profile")
+        }
+        #expect(Set(ModelTable.knownProfiles).count == ModelTable.knownProfiles.count)
         #expect(ModelTable.builtin["gpt-4o"] == "openai-gpt-4o")
         #expect(ModelTable.builtin["gpt4.1-nano"] == "openai-gpt4.1-nano")
         #expect(ModelTable.builtin["gemini-flash-2.0"] == "google-chat-gemini-flash-2.0")
@@ -159,6 +173,44 @@ struct ConfigFingerprintAndModelTests {
         let overrides = ["my-claude": "anthropic-claude-4-sonnet", "gpt-4o": "openai-o1"]
         #expect(ModelTable.profile(for: "my-claude", overrides: overrides) == "anthropic-claude-4-sonnet")
         #expect(ModelTable.profile(for: "gpt-4o", overrides: overrides) == "openai-o1")
+    }
+
+    /// The ids Claude Code and OpenAI tools send resolve through aliases.
+    @Test(arguments: [
+        ("claude-sonnet-4-5-20250929", "anthropic-claude-4-5-sonnet"),
+        ("claude-opus-4-1-20250805", "anthropic-claude-4.1-opus"),
+        ("claude-haiku-4-5-20251001", "anthropic-claude-4-5-haiku"),
+        ("claude-3-5-haiku-20241022", "anthropic-claude-3.5-haiku"),
+        ("gpt-5", "openai-gpt-5"),
+        ("gpt-4.1", "openai-gpt4.1"),
+        ("o3", "openai-o3"),
+        ("gpt-5.1-codex", "openai-gpt-5-1-codex"),
+        ("anthropic-claude-4-6-opus", "anthropic-claude-4-6-opus"),
+    ])
+    func providerNamesResolve(model: String, profile: String) {
+        #expect(ModelTable.profile(for: model) == profile)
+    }
+
+    @Test func aDateSuffixIsOnlyStrippedWhenItIsADate() {
+        #expect(ModelTable.profile(for: "claude-sonnet-4-5-2025092") == nil)
+        #expect(ModelTable.profile(for: "claude-sonnet-4-5-latest") == nil)
+        #expect(ModelTable.profile(for: "gpt-5-20250101") == "openai-gpt-5")
+    }
+
+    @Test func closeMatchesSuggestNeighbours() {
+        let ids = Array(ModelTable.builtin.keys) + ModelTable.knownProfiles
+        #expect(ModelTable.closeMatches(to: "gpt-4-o", among: ids).first == "gpt-4o")
+        #expect(ModelTable.closeMatches(to: "claude-sonet-4-5", among: ids).first == "claude-sonnet-4-5")
+        #expect(ModelTable.closeMatches(to: "zzzzzzzzzzzzzzzzzzzzzzzz", among: ids).isEmpty)
+        #expect(ModelTable.closeMatches(to: "gpt", among: ids).count <= 3)
+    }
+
+    @Test func codexAndChatProfiles() {
+        #expect(ModelTable.isCodexProfile("openai-gpt-5-1-codex-mini"))
+        #expect(!ModelTable.isCodexProfile("openai-gpt-5-1"))
+        #expect(!ModelTable.isChatProfile("openai-embedding-3-large"))
+        #expect(!ModelTable.isChatProfile("openai-instruct-gpt"))
+        #expect(ModelTable.isChatProfile("xai-grok-4"))
     }
 }
 

@@ -42,11 +42,11 @@ final class IDCounter: Sendable {
     @Test func v8ToolCallsNewIdStartsNewCall() {
         var b = AnswerBuilder(makeID: { Issue.record("v8 ids must be used as given"); return "unused" })
         let deltas = apply([
-            .toolCall(id: "tc_a", name: "get_weather", arguments: ""),
-            .toolCall(id: nil, name: nil, arguments: #"{"city":"#),
-            .toolCall(id: nil, name: nil, arguments: #""Paris"}"#),
-            .toolCall(id: "tc_b", name: "get_time", arguments: "{"),
-            .toolCall(id: "tc_b", name: nil, arguments: "}"),
+            .toolCall(.init(id: "tc_a", name: "get_weather", arguments: "")),
+            .toolCall(.init(id: nil, name: nil, arguments: #"{"city":"#)),
+            .toolCall(.init(id: nil, name: nil, arguments: #""Paris"}"#)),
+            .toolCall(.init(id: "tc_b", name: "get_time", arguments: "{")),
+            .toolCall(.init(id: "tc_b", name: nil, arguments: "}")),
         ], to: &b)
         #expect(deltas == [
             .toolCallStart(index: 0, id: "tc_a", name: "get_weather"),
@@ -67,10 +67,10 @@ final class IDCounter: Sendable {
         let ids = IDCounter()
         var b = AnswerBuilder(makeID: ids.make)
         let deltas = apply([
-            .toolCall(id: nil, name: "lookup", arguments: #"{"q":"#),
-            .toolCall(id: nil, name: nil, arguments: "1}"),
-            .toolCall(id: nil, name: "fetch", arguments: ""),
-            .toolCall(id: nil, name: nil, arguments: "{}"),
+            .toolCall(.init(id: nil, name: "lookup", arguments: #"{"q":"#)),
+            .toolCall(.init(id: nil, name: nil, arguments: "1}")),
+            .toolCall(.init(id: nil, name: "fetch", arguments: "")),
+            .toolCall(.init(id: nil, name: nil, arguments: "{}")),
         ], to: &b)
         #expect(deltas == [
             .toolCallStart(index: 0, id: "call_gen1", name: "lookup"),
@@ -87,8 +87,8 @@ final class IDCounter: Sendable {
 
     @Test func defaultGeneratedIdsStartWithCallAndDiffer() {
         var b = AnswerBuilder()
-        _ = b.apply(.toolCall(id: nil, name: "a", arguments: "{}"))
-        _ = b.apply(.toolCall(id: nil, name: "b", arguments: "{}"))
+        _ = b.apply(.toolCall(.init(id: nil, name: "a", arguments: "{}")))
+        _ = b.apply(.toolCall(.init(id: nil, name: "b", arguments: "{}")))
         #expect(b.toolCalls.count == 2)
         for call in b.toolCalls {
             #expect(call.id.hasPrefix("call_"))
@@ -100,14 +100,14 @@ final class IDCounter: Sendable {
     @Test func emptyIdIsTreatedAsMissing() {
         let ids = IDCounter()
         var b = AnswerBuilder(makeID: ids.make)
-        _ = b.apply(.toolCall(id: "", name: "f", arguments: "{"))
-        _ = b.apply(.toolCall(id: "", name: nil, arguments: "}"))
+        _ = b.apply(.toolCall(.init(id: "", name: "f", arguments: "{")))
+        _ = b.apply(.toolCall(.init(id: "", name: nil, arguments: "}")))
         #expect(b.toolCalls == [.init(id: "call_gen1", name: "f", arguments: "{}")])
     }
 
     @Test func finishQuotaAndEndAreRecorded() {
         var b = AnswerBuilder()
-        let quota = UpstreamEvent.QuotaReport(spent: "1", current: "2", maximum: "3", until: nil)
+        let quota = QuotaReport(spent: "1", current: "2", maximum: "3", until: nil)
         #expect(b.apply(.finish(reason: "length")) == [])
         #expect(b.apply(.quota(quota)) == [])
         #expect(!b.ended)
@@ -133,7 +133,7 @@ final class IDCounter: Sendable {
     ])
     func finishReasonMapping(upstream: String?, withToolCall: Bool, expected: String) {
         var b = AnswerBuilder()
-        if withToolCall { _ = b.apply(.toolCall(id: "x", name: "f", arguments: "{}")) }
+        if withToolCall { _ = b.apply(.toolCall(.init(id: "x", name: "f", arguments: "{}"))) }
         _ = b.apply(.content("t"))
         if let upstream { _ = b.apply(.finish(reason: upstream)) }
         #expect(b.finishReason == expected)
@@ -158,9 +158,9 @@ final class IDCounter: Sendable {
 
     @Test func completionWithOnlyToolCallsHasNullContent() throws {
         let c = try completionJSON([
-            .toolCall(id: "tc1", name: "get_weather", arguments: #"{"city":"#),
-            .toolCall(id: nil, name: nil, arguments: #""Paris"}"#),
-            .toolCall(id: "tc2", name: "get_time", arguments: "{}"),
+            .toolCall(.init(id: "tc1", name: "get_weather", arguments: #"{"city":"#)),
+            .toolCall(.init(id: nil, name: nil, arguments: #""Paris"}"#)),
+            .toolCall(.init(id: "tc2", name: "get_time", arguments: "{}")),
             .finish(reason: "tool_call"), .end,
         ])
         let message = try #require(c["choices"]?.at(0)?["message"])
@@ -175,7 +175,7 @@ final class IDCounter: Sendable {
     }
 
     @Test func completionWithTextAndToolCallsKeepsText() throws {
-        let c = try completionJSON([.content("Checking."), .toolCall(id: nil, name: "f", arguments: "{}")])
+        let c = try completionJSON([.content("Checking."), .toolCall(.init(id: nil, name: "f", arguments: "{}"))])
         let message = try #require(c["choices"]?.at(0)?["message"])
         #expect(message["content"] == .string("Checking."))
         #expect(message["tool_calls"]?.at(0) == json(#"{"id":"call_gen1","type":"function","function":{"name":"f","arguments":"{}"}}"#))
@@ -219,9 +219,9 @@ final class IDCounter: Sendable {
     @Test func everyToolCallChunkCarriesItsIndex() throws {
         var b = AnswerBuilder(makeID: IDCounter().make)
         let deltas = apply([
-            .toolCall(id: "a", name: "f", arguments: "{"),
-            .toolCall(id: nil, name: nil, arguments: "}"),
-            .toolCall(id: "b", name: "g", arguments: "{}"),
+            .toolCall(.init(id: "a", name: "f", arguments: "{")),
+            .toolCall(.init(id: nil, name: nil, arguments: "}")),
+            .toolCall(.init(id: "b", name: "g", arguments: "{}")),
         ], to: &b)
         let indices = try deltas.map { delta -> Double? in
             try TestSupport.wire(delta.chunkDelta)["tool_calls"]?.at(0)?["index"]?.asNumber

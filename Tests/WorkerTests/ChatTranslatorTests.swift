@@ -6,11 +6,9 @@ import Testing
 /// OpenAI chat request → JetBrains AI chat body. Every assertion is on the encoded JSON, so the
 /// wire format (see /work/shared/jetbrains-ai-protocol.md) is pinned, not just the Swift values.
 @Suite struct ChatTranslatorTests {
-    static let fixedNow = Date(timeIntervalSince1970: 1_730_000_000.5)
-
     func body(_ request: String, _ version: APIVersion = .v8, profile: String = "openai-gpt-4o") throws -> JSONValue {
         let decoded = try TestSupport.request(request)
-        let translated = try ChatTranslator(apiVersion: version).translate(decoded, profile: profile, now: Self.fixedNow)
+        let translated = try ChatTranslator(apiVersion: version).translate(decoded, profile: profile).request
         return try TestSupport.wire(translated)
     }
 
@@ -21,7 +19,7 @@ import Testing
     func translationError(_ request: String, _ version: APIVersion = .v8) throws -> TranslationError {
         let decoded = try TestSupport.request(request)
         return try #require(throws: TranslationError.self) {
-            _ = try ChatTranslator(apiVersion: version).translate(decoded, profile: "p", now: Self.fixedNow)
+            _ = try ChatTranslator(apiVersion: version).translate(decoded, profile: "p")
         }
     }
 
@@ -277,17 +275,26 @@ import Testing
         """#
     }
 
-    /// Checks the shape of the two `parameters.data` entries; returns the parsed `value` text.
-    func toolParameters(_ b: JSONValue, fqdn: String) throws -> JSONValue {
+    /// Checks the shape of the first two `parameters.data` entries (the tools); returns the
+    /// parsed `value` text. `extra` is how many entries follow (tool choice, parameters).
+    func toolParameters(_ b: JSONValue, fqdn: String, extra: Int = 0) throws -> JSONValue {
         let data = try #require(b["parameters"]?["data"]?.arrayValue)
         #expect(keys(b["parameters"]) == ["data"])
-        try #require(data.count == 2)
+        try #require(data.count == 2 + extra)
         #expect(data[0] == json(#"{"type":"json","fqdn":"\#(fqdn)"}"#))
-        #expect(keys(data[1]) == ["type", "value", "modified"])
+        #expect(keys(data[1]) == ["type", "value"])
         #expect(data[1]["type"]?.stringValue == "json")
-        #expect(data[1]["modified"]?.asNumber == 1_730_000_000_500)
         let text = try #require(data[1]["value"]?.stringValue, "value must be JSON *text*")
         return try #require(JSONValue(parsing: text))
+    }
+
+    /// The `parameters.data` entries after the tools, as (fqdn, type, value) triples.
+    func pairs(_ b: JSONValue) throws -> [(String, String, JSONValue)] {
+        let data = try #require(b["parameters"]?["data"]?.arrayValue)
+        try #require(data.count % 2 == 0)
+        return stride(from: 0, to: data.count, by: 2).map { i in
+            (data[i]["fqdn"]?.stringValue ?? "?", data[i + 1]["type"]?.stringValue ?? "?", data[i + 1]["value"] ?? .null)
+        }
     }
 
     @Test func v8ToolsBecomeToolsParameter() throws {
@@ -317,17 +324,28 @@ import Testing
         #expect(value == json(#"[{"name":"old_style","description":"d","parameters":{"schema":{"type":"object","properties":{}}}}]"#))
     }
 
-    @Test(arguments: [APIVersion.v8, .v7])
-    func toolChoiceNoneDropsTools(version: APIVersion) throws {
-        let b = try body(Self.toolsRequest(choice: #""none""#), version)
-        #expect(keys(b) == ["prompt", "profile", "chat"])
+    @Test func toolChoiceNoneIsSentUpstreamWithTheTools() throws {
+        let b = try body(Self.toolsRequest(choice: #""none""#), .v8)
+        _ = try toolParameters(b, fqdn: "llm.parameters.tools", extra: 2)
+        let p = try pairs(b)
+        #expect(p[1].0 == "llm.parameters.tool-choice-none")
+        #expect(p[1].1 == "bool")
+        #expect(p[1].2 == .bool(true))
+    }
+
+    @Test func v7SendsNoToolChoiceKeys() throws {
+        let b = try body(Self.toolsRequest(choice: #""required""#), .v7)
+        _ = try toolParameters(b, fqdn: "llm.parameters.functions")
     }
 
     @Test func namedToolChoiceKeepsOnlyThatTool() throws {
-        let v8 = try toolParameters(
-            body(Self.toolsRequest(choice: #"{"type":"function","function":{"name":"no_params"}}"#), .v8),
-            fqdn: "llm.parameters.tools")
+        let named = try body(Self.toolsRequest(choice: #"{"type":"function","function":{"name":"no_params"}}"#), .v8)
+        let v8 = try toolParameters(named, fqdn: "llm.parameters.tools", extra: 2)
         #expect(v8.asArray.compactMap { $0["name"]?.stringValue } == ["no_params"])
+        let p = try pairs(named)
+        #expect(p[1].0 == "llm.parameters.tool-choice-named")
+        #expect(p[1].1 == "text")
+        #expect(p[1].2 == .string("no_params"))
 
         let v7 = try toolParameters(
             body(Self.toolsRequest(choice: #"{"type":"function","function":{"name":"get_weather"}}"#), .v7),
@@ -335,10 +353,12 @@ import Testing
         #expect(v7.asArray.compactMap { $0["name"]?.stringValue } == ["get_weather"])
     }
 
-    @Test(arguments: [#""auto""#, #""required""#])
-    func autoAndRequiredKeepAllTools(choice: String) throws {
-        let value = try toolParameters(body(Self.toolsRequest(choice: choice), .v8), fqdn: "llm.parameters.tools")
+    @Test(arguments: [(#""auto""#, "auto"), (#""required""#, "required")])
+    func autoAndRequiredKeepAllTools(choice: String, key: String) throws {
+        let b = try body(Self.toolsRequest(choice: choice), .v8)
+        let value = try toolParameters(b, fqdn: "llm.parameters.tools", extra: 2)
         #expect(value.asArray.compactMap { $0["name"]?.stringValue } == ["get_weather", "no_params"])
+        #expect(try pairs(b)[1].0 == "llm.parameters.tool-choice-\(key)")
     }
 
     @Test func toolChoiceDecoding() throws {

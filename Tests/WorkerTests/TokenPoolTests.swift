@@ -261,7 +261,7 @@ import Testing
         let key = TokenKey(.jwt(Self.jwtA))
         pool.observe(key: key, jwt: Self.jwtA, outcome: .quotaExhausted(until: nil))
         #expect(pool.lease() == nil)
-        let quota = UpstreamEvent.QuotaReport(spent: nil, current: "5", maximum: "100", until: nil)
+        let quota = QuotaReport(spent: nil, current: "5", maximum: "100", until: nil)
         pool.observe(key: key, jwt: Self.jwtA, outcome: .probeHealthy, quota: quota)
         #expect(try row(pool, "a").quota == quota)
         #expect(try row(pool, "a").state == "healthy")

@@ -6,7 +6,9 @@ import Testing
 @Suite struct UpstreamClientStaticsTests {
     // MARK: parseQuota
 
-    func report(_ answer: UpstreamClient.QuotaAnswer) -> UpstreamEvent.QuotaReport? {
+    func parseQuota(_ text: String) -> QuotaAnswer { QuotaAnswer.parse(Data(text.utf8)) }
+
+    func report(_ answer: QuotaAnswer) -> QuotaReport? {
         switch answer {
         case .available(let r), .exhausted(let r, _): return r
         case .status: return nil
@@ -14,7 +16,7 @@ import Testing
     }
 
     @Test func newFormatWithQuotaLeft() throws {
-        let answer = UpstreamClient.parseQuota(#"""
+        let answer = parseQuota(#"""
         {"current":{"current":{"amount":"123.4"},"maximum":{"amount":"1000"}},"until":"2025-08-01T00:00:00Z"}
         """#)
         guard case .available(let r) = answer else {
@@ -28,7 +30,7 @@ import Testing
     }
 
     @Test func newFormatExhaustedWhenCurrentReachesMaximum() throws {
-        let answer = UpstreamClient.parseQuota(#"""
+        let answer = parseQuota(#"""
         {"current":{"current":{"amount":"1000"},"maximum":{"amount":"1000"}},"until":"2025-08-01T00:00:00Z"}
         """#)
         guard case .exhausted(let r, let until) = answer else {
@@ -40,7 +42,7 @@ import Testing
     }
 
     @Test func newFormatOverMaximumWithNumbersAndFractionalUntil() throws {
-        let answer = UpstreamClient.parseQuota(#"""
+        let answer = parseQuota(#"""
         {"current":{"current":{"amount":1000.5},"maximum":{"amount":1000}},"until":"2025-08-01T00:00:00.250Z"}
         """#)
         guard case .exhausted(_, let until) = answer else {
@@ -52,7 +54,7 @@ import Testing
     }
 
     @Test func exhaustedWithoutUntil() {
-        let answer = UpstreamClient.parseQuota(#"{"current":{"current":{"amount":"5"},"maximum":{"amount":"5"}}}"#)
+        let answer = parseQuota(#"{"current":{"current":{"amount":"5"},"maximum":{"amount":"5"}}}"#)
         guard case .exhausted(_, let until) = answer else {
             Issue.record("expected exhausted, got \(answer)")
             return
@@ -61,7 +63,7 @@ import Testing
     }
 
     @Test func oldFormat() {
-        let left = UpstreamClient.parseQuota(#"{"dailyUsed":50,"dailyTotal":100}"#)
+        let left = parseQuota(#"{"dailyUsed":50,"dailyTotal":100}"#)
         guard case .available(let r) = left else {
             Issue.record("expected available, got \(left)")
             return
@@ -69,12 +71,12 @@ import Testing
         #expect(r.current.flatMap(Double.init) == 50)
         #expect(r.maximum.flatMap(Double.init) == 100)
 
-        let used = UpstreamClient.parseQuota(#"{"dailyUsed":"100","dailyTotal":"100"}"#)
+        let used = parseQuota(#"{"dailyUsed":"100","dailyTotal":"100"}"#)
         guard case .exhausted = used else {
             Issue.record("expected exhausted, got \(used)")
             return
         }
-        let over = UpstreamClient.parseQuota(#"{"dailyUsed":101.5,"dailyTotal":100}"#)
+        let over = parseQuota(#"{"dailyUsed":101.5,"dailyTotal":100}"#)
         guard case .exhausted = over else {
             Issue.record("expected exhausted, got \(over)")
             return
@@ -82,7 +84,7 @@ import Testing
     }
 
     @Test func unknownAmountsCountAsAvailable() {
-        let answer = UpstreamClient.parseQuota(#"{"something":"else"}"#)
+        let answer = parseQuota(#"{"something":"else"}"#)
         guard case .available(let r) = answer else {
             Issue.record("expected available, got \(answer)")
             return
@@ -91,8 +93,8 @@ import Testing
     }
 
     @Test func notJSONIsABadGateway() {
-        #expect(UpstreamClient.parseQuota("<html>oops</html>") == .status(502, retryAfter: nil))
-        #expect(UpstreamClient.parseQuota("") == .status(502, retryAfter: nil))
+        #expect(parseQuota("<html>oops</html>") == .status(502, retryAfter: nil))
+        #expect(parseQuota("") == .status(502, retryAfter: nil))
     }
 
     // MARK: retryAfter

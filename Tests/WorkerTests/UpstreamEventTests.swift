@@ -16,21 +16,21 @@ import Testing
 
     @Test func v8ToolCallFirstPieceCarriesIdAndName() throws {
         #expect(try decode(#"{"type":"ToolCall","id":"tc_1","name":"get_weather","content":""}"#)
-            == .toolCall(id: "tc_1", name: "get_weather", arguments: ""))
+            == .toolCall(.init(id: "tc_1", name: "get_weather", arguments: "")))
         #expect(try decode(#"{"type":"ToolCall","id":"tc_1","name":"get_weather","content":"{\"ci"}"#)
-            == .toolCall(id: "tc_1", name: "get_weather", arguments: #"{"ci"#))
+            == .toolCall(.init(id: "tc_1", name: "get_weather", arguments: #"{"ci"#)))
     }
 
     @Test func v8ToolCallLaterPiecesCarryOnlyContent() throws {
         #expect(try decode(#"{"type":"ToolCall","content":"ty\":\"Paris\"}"}"#)
-            == .toolCall(id: nil, name: nil, arguments: #"ty":"Paris"}"#))
+            == .toolCall(.init(id: nil, name: nil, arguments: #"ty":"Paris"}"#)))
     }
 
     @Test func v7FunctionCallNameNullAfterTheFirst() throws {
         #expect(try decode(#"{"type":"FunctionCall","name":"lookup","content":"{\"q\":"}"#)
-            == .toolCall(id: nil, name: "lookup", arguments: #"{"q":"#))
+            == .toolCall(.init(id: nil, name: "lookup", arguments: #"{"q":"#)))
         #expect(try decode(#"{"type":"FunctionCall","name":null,"content":"1}"}"#)
-            == .toolCall(id: nil, name: nil, arguments: "1}"))
+            == .toolCall(.init(id: nil, name: nil, arguments: "1}")))
     }
 
     @Test(arguments: ["stop", "tool_call", "length"])
@@ -79,18 +79,22 @@ import Testing
         #expect(try decode(#"{"type":"\#(type)","whatever":1}"#) == .ignored(type: type))
     }
 
-    @Test(arguments: [
-        "{not json",
-        "",
-        "END",
-        #"{"content":"no type"}"#,
-        #"{"type":5}"#,
-        #"["Content"]"#,
-        #""Content""#,
-        "42",
-    ])
-    func malformedPayloadsThrow(payload: String) {
+    @Test(arguments: ["{not json", "", "END", "<html>"])
+    func payloadsThatAreNotJSONThrow(payload: String) {
         #expect(throws: UpstreamEvent.MalformedEvent.self) { try UpstreamEvent.decode(payload) }
+    }
+
+    /// JSON the worker cannot use is skipped, never a failed answer.
+    @Test(arguments: [#"{"content":"no type"}"#, #"["Content"]"#, #""Content""#, "42", "null"])
+    func jsonWithoutAnEventTypeIsIgnored(payload: String) throws {
+        guard case .ignored = try UpstreamEvent.decode(payload) else {
+            Issue.record("expected .ignored for \(payload)")
+            return
+        }
+    }
+
+    @Test func aNumericTypeReadsAsText() throws {
+        #expect(try UpstreamEvent.decode(#"{"type":5}"#) == .ignored(type: "5"))
     }
 
     @Test func malformedEventDescriptionIsTruncated() {

@@ -20,6 +20,10 @@ struct ChatProxy: Sendable {
         var body: ByteBuffer
         var stream: Bool
         var includeUsage: Bool
+        /// A Codex profile: sent to the responses endpoint.
+        var codex = false
+        /// Upstream tool-call id → the client's own (ids over 40 characters were shortened).
+        var restoredToolIDs: [String: String] = [:]
     }
 
     /// Why an attempt did not produce an answer, while the client has seen nothing yet.
@@ -112,7 +116,7 @@ struct ChatProxy: Sendable {
         let started = ContinuousClock.now
         do {
             let deadline = NIODeadline.now() + upstream.requestTimeout
-            let response = try await upstream.chat(plan.body, jwt: lease.jwt, deadline: deadline)
+            let response = try await upstream.chat(plan.body, jwt: lease.jwt, codex: plan.codex, deadline: deadline)
             guard response.status == .ok else {
                 let text = String(buffer: (try? await response.body.collect(upTo: 64 << 10)) ?? ByteBuffer())
                 return .failed(Self.classify(status: response.status, headers: response.headers, body: text))
@@ -123,7 +127,7 @@ struct ChatProxy: Sendable {
                 _ = try await streamAnswer(response, plan: plan, sink: sink, id: id, created: created)
                 pool.complete(lease, outcome: .success)
             } else {
-                let builder = try await collectAnswer(response)
+                let builder = try await collectAnswer(response, plan: plan)
                 // The upstream part is done: a client that leaves now says nothing about the JWT.
                 pool.complete(lease, outcome: .success)
                 let completion = builder.completion(id: id, created: created, model: plan.model)
@@ -166,20 +170,37 @@ struct ChatProxy: Sendable {
         try? await sink.finish()
     }
 
-    private func decode(_ payload: String) throws -> UpstreamEvent {
+    /// Decodes one event. A broken stream (not JSON) and an `event_type: "error"` event are
+    /// upstream failures; a metadata event of an unexpected shape is skipped, logged once per
+    /// answer at debug level.
+    private func decode(_ payload: String, skipped: inout Bool) throws -> UpstreamEvent {
+        let event: UpstreamEvent
         do {
-            return try UpstreamEvent.decode(payload)
+            event = try UpstreamEvent.decode(payload)
         } catch {
             throw AttemptFailure(outcome: .upstreamFailure("malformed event stream"), message: error.description)
         }
+        switch event {
+        case .error(let message):
+            throw AttemptFailure(outcome: .upstreamFailure("error event"), message: "upstream reported an error: \(message.prefix(500))")
+        case .undecodable(let type):
+            if !skipped {
+                skipped = true
+                logger.debug("skipped an upstream metadata event it could not read", metadata: ["type": "\(type)", "payload": "\(payload.prefix(200))"])
+            }
+        default:
+            break
+        }
+        return event
     }
 
-    private func collectAnswer(_ response: HTTPClientResponse) async throws -> AnswerBuilder {
-        var builder = AnswerBuilder()
+    private func collectAnswer(_ response: HTTPClientResponse, plan: Plan) async throws -> AnswerBuilder {
+        var builder = AnswerBuilder(restoredIDs: plan.restoredToolIDs)
         var parser = SSEParser()
+        var skipped = false
         func apply(_ payloads: [String]) throws -> Bool {
             for payload in payloads {
-                _ = builder.apply(try decode(payload))
+                _ = builder.apply(try decode(payload, skipped: &skipped))
                 if builder.ended { return true }
             }
             return false
@@ -195,8 +216,9 @@ struct ChatProxy: Sendable {
         _ response: HTTPClientResponse, plan: Plan, sink: SSESink, id: String, created: Int
     ) async throws -> AnswerBuilder {
         let encoder = JSONEncoder.shared
-        var builder = AnswerBuilder()
+        var builder = AnswerBuilder(restoredIDs: plan.restoredToolIDs)
         var parser = SSEParser()
+        var skipped = false
         func chunk(_ delta: OpenAIWire.Chunk.Delta, finish: String? = nil) throws -> String {
             let c = OpenAIWire.Chunk(
                 id: id, created: created, model: plan.model,
@@ -207,7 +229,7 @@ struct ChatProxy: Sendable {
         }
         func forward(_ payloads: [String]) async throws -> Bool {
             for payload in payloads {
-                let event = try decode(payload)
+                let event = try decode(payload, skipped: &skipped)
                 let deltas = builder.apply(event)
                 if !deltas.isEmpty || builder.ended {
                     if await !sink.answerStarted {
@@ -245,23 +267,29 @@ struct ChatProxy: Sendable {
 
     private static func classify(status: HTTPResponseStatus, headers: HTTPHeaders, body: String) -> AttemptFailure {
         let code = Int(status.code)
-        let detail = body.isEmpty ? "" : ": " + body.prefix(200)
+        let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
+        let detail = text.isEmpty ? "" : ": " + text.prefix(300)
         let message = "upstream answered \(code)\(detail)"
-        switch code {
-        case 401: return AttemptFailure(outcome: .unauthorized, message: message)
-        case 477: return AttemptFailure(outcome: .quotaExhausted(until: nil), message: message)
-        case 403: return AttemptFailure(outcome: .forbidden, message: message)
-        case 429: return AttemptFailure(outcome: .rateLimited(retryAfter: UpstreamClient.retryAfter(headers)), message: message)
-        case 500...599, 408: return AttemptFailure(outcome: .upstreamFailure("HTTP \(code)"), message: message)
-        default:
-            // 400, 404, 413, 422…: the request itself was refused; another JWT would fare no better.
-            let passThrough = APIError(
+        let outcome = TokenOutcome.forStatus(code, retryAfter: UpstreamClient.retryAfter(headers))
+        guard case .requestRejected = outcome else { return AttemptFailure(outcome: outcome, message: message) }
+        // The request (or this host) was refused, not the JWT: another JWT would fare no better.
+        let passThrough: APIError
+        if code == 451 {
+            passThrough = APIError(
+                status: HTTPResponseStatus(statusCode: 451),
+                message: "JetBrains AI refused this request for legal reasons (HTTP 451): the service is not available "
+                    + "from this host's region. The JWT itself is fine; route the tenant through an HTTP proxy in a "
+                    + "supported region with `outbound_proxy`\(detail)",
+                type: "upstream_error", code: "upstream_region_restricted"
+            )
+        } else {
+            passThrough = APIError(
                 status: code == 413 ? .payloadTooLarge : .badRequest,
-                message: "The upstream refused the request (\(code))\(detail)",
+                message: "JetBrains AI rejected the request (HTTP \(code))\(detail)",
                 type: "invalid_request_error", code: "upstream_rejected"
             )
-            return AttemptFailure(outcome: .cancelled, message: message, passThrough: passThrough)
         }
+        return AttemptFailure(outcome: outcome, message: message, passThrough: passThrough)
     }
 
     private static func classify(_ error: any Error) -> AttemptFailure {

@@ -66,9 +66,8 @@ struct ProxyResponder: HTTPResponder {
     }
 
     func modelList() -> OpenAIWire.ModelList {
-        let models = runtime.models
-        return OpenAIWire.ModelList(data: models.keys.sorted().map {
-            .init(id: $0, created: 1_700_000_000, ownedBy: "jetbrains-ai", profile: models[$0]!)
+        OpenAIWire.ModelList(data: runtime.models.entries().map {
+            .init(id: $0.id, created: 1_700_000_000, ownedBy: "jetbrains-ai", profile: $0.profile)
         })
     }
 
@@ -87,22 +86,30 @@ struct ProxyResponder: HTTPResponder {
         if let n = body.n, n != 1 {
             throw APIError.invalidRequest("n=\(n) is not supported: JetBrains AI returns one choice per request", code: "unsupported_parameter", param: "n")
         }
-        guard let profile = runtime.profile(forModel: body.model) else {
+        let profile: String
+        switch runtime.models.resolve(body.model) {
+        case .profile(let p):
+            profile = p
+        case .unknown(let suggestions):
+            let hint = suggestions.isEmpty ? "" : " Did you mean " + suggestions.map { "'\($0)'" }.joined(separator: ", ") + "?"
             throw APIError.invalidRequest(
-                "The model '\(body.model)' does not exist. GET /v1/models lists the available ones.",
+                "The model '\(body.model)' does not exist.\(hint) GET /v1/models lists the available ones.",
                 code: "model_not_found", param: "model"
             )
         }
-        let upstreamRequest: JetBrainsChatRequest
+        let settings = runtime.settings
+        let translation: Translation
         do {
-            upstreamRequest = try ChatTranslator(apiVersion: runtime.settings.apiVersion).translate(body, profile: profile)
+            translation = try ChatTranslator(apiVersion: settings.apiVersion, parameterOverrides: [:])
+                .translate(body, profile: profile)
         } catch {
             throw APIError.invalidRequest(error.message, code: "invalid_messages", param: error.param)
         }
-        let encoded = try JSONEncoder.shared.encode(upstreamRequest)
+        let encoded = try JSONEncoder.shared.encode(translation.request)
         let plan = ChatProxy.Plan(
             model: body.model, body: ByteBuffer(bytes: encoded), stream: body.stream ?? false,
-            includeUsage: body.streamOptions?.includeUsage ?? false
+            includeUsage: body.streamOptions?.includeUsage ?? false,
+            codex: translation.codex, restoredToolIDs: translation.restoredToolIDs
         )
         try await runtime.chatProxy.run(plan, writer: writer)
     }

@@ -1,9 +1,10 @@
 import Foundation
 import Shared
 
-/// The part of an OpenAI chat completion request that the upstream can honour.
-/// Sampling parameters (temperature, top_p, max_tokens, stop, seed, …) are accepted and
-/// ignored: JetBrains AI has no way to pass them on.
+/// The part of an OpenAI chat completion request that the upstream can honour. Sampling
+/// parameters go upstream only to profile families that take them (`ProfileParameters`);
+/// fields the upstream has no way to take (`presence_penalty`, `logit_bias`, `user`, …) are
+/// accepted and ignored.
 struct ChatCompletionRequest: Decodable, Sendable {
     var model: String
     var messages: [ChatMessage]
@@ -13,6 +14,18 @@ struct ChatCompletionRequest: Decodable, Sendable {
     var toolChoice: ToolChoice?
     var functions: [FunctionDefinition]?
     var n: Int?
+    var temperature: Double?
+    var topP: Double?
+    /// Not an OpenAI field, but some clients send it for Gemini.
+    var topK: Int?
+    var maxTokens: Int?
+    var maxCompletionTokens: Int?
+    var stop: StopSequences?
+    var seed: Int?
+    var responseFormat: JSONValue?
+    var reasoningEffort: String?
+    var verbosity: String?
+    var parallelToolCalls: Bool?
 
     struct StreamOptions: Decodable, Sendable {
         var includeUsage: Bool?
@@ -20,9 +33,32 @@ struct ChatCompletionRequest: Decodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case model, messages, stream, tools, functions, n
+        case model, messages, stream, tools, functions, n, temperature, stop, seed, verbosity
         case streamOptions = "stream_options"
         case toolChoice = "tool_choice"
+        case topP = "top_p"
+        case topK = "top_k"
+        case maxTokens = "max_tokens"
+        case maxCompletionTokens = "max_completion_tokens"
+        case responseFormat = "response_format"
+        case reasoningEffort = "reasoning_effort"
+        case parallelToolCalls = "parallel_tool_calls"
+    }
+}
+
+/// `stop`: one string or a list of them.
+struct StopSequences: Decodable, Sendable, Equatable {
+    var values: [String]
+
+    init(_ values: [String]) { self.values = values }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let one = try? c.decode(String.self) {
+            values = [one]
+        } else {
+            values = try c.decode([String].self)
+        }
     }
 }
 
@@ -48,13 +84,22 @@ enum ToolChoice: Decodable, Sendable, Equatable {
         if let s = try? container.decode(String.self) {
             switch s {
             case "none": self = .none
-            case "required": self = .required
+            case "required", "any": self = .required
             default: self = .auto
             }
             return
         }
-        struct Named: Decodable { struct F: Decodable { var name: String }; var function: F }
-        self = .function(try container.decode(Named.self).function.name)
+        // {"type":"function","function":{"name":…}}, or the legacy `function_call` {"name":…}.
+        struct Named: Decodable {
+            struct F: Decodable { var name: String }
+            var function: F?
+            var name: String?
+        }
+        let named = try container.decode(Named.self)
+        guard let name = named.function?.name ?? named.name else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "tool_choice names no function")
+        }
+        self = .function(name)
     }
 }
 

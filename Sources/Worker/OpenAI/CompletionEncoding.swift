@@ -17,7 +17,7 @@ enum OpenAIWire {
     /// quota spent (`QuotaMetadata`), not token counts, so token fields are absent and the quota
     /// report rides along under `jetbrains_quota`.
     struct Usage: Encodable, Sendable {
-        var jetbrainsQuota: UpstreamEvent.QuotaReport
+        var jetbrainsQuota: QuotaReport
         enum CodingKeys: String, CodingKey { case jetbrainsQuota = "jetbrains_quota" }
     }
 
@@ -110,7 +110,7 @@ enum OpenAIWire {
 
 extension AnswerBuilder {
     func completion(id: String, created: Int, model: String) -> OpenAIWire.Completion {
-        let calls = toolCalls.map {
+        let calls = orderedToolCalls.map {
             OpenAIWire.ToolCallOut(index: nil, id: $0.id, type: "function", function: .init(name: $0.name, arguments: $0.arguments))
         }
         return OpenAIWire.Completion(

@@ -34,7 +34,7 @@ struct HealthProber: Sendable {
 
     func probe(_ record: TokenPool.Record, jwt: String) async {
         let outcome: TokenOutcome
-        var quota: UpstreamEvent.QuotaReport?
+        var quota: QuotaReport?
         var error: String?
         do {
             switch try await upstream().quota(jwt: jwt) {
@@ -47,13 +47,7 @@ struct HealthProber: Sendable {
                 error = "quota exhausted"
             case .status(let code, let retryAfter):
                 error = "quota probe answered \(code)"
-                switch code {
-                case 401: outcome = .unauthorized
-                case 403: outcome = .forbidden
-                case 429: outcome = .rateLimited(retryAfter: retryAfter)
-                case 477: outcome = .quotaExhausted(until: nil)
-                default: outcome = .upstreamFailure("quota probe HTTP \(code)")
-                }
+                outcome = TokenOutcome.forStatus(code, retryAfter: retryAfter)
             }
         } catch let e {
             outcome = .upstreamFailure("quota probe failed")

@@ -51,10 +51,28 @@ enum TokenOutcome: Sendable, Equatable {
     case probeHealthy
     /// The client went away: says nothing about the JWT.
     case cancelled
+    /// The upstream refused the request itself (400 unknown profile or rejected parameter,
+    /// 404, 413, 422) or this host (451, region restriction): the JWT is fine, no cool-down.
+    case requestRejected(String)
+
+    /// What an upstream HTTP status (other than 200) says about the JWT that got it — for
+    /// real requests and the quota probe alike.
+    static func forStatus(_ code: Int, retryAfter: TimeInterval?) -> TokenOutcome {
+        switch code {
+        case 401: return .unauthorized
+        case 403: return .forbidden
+        case 429: return .rateLimited(retryAfter: retryAfter)
+        case 477: return .quotaExhausted(until: nil)
+        case 408, 500...599: return .upstreamFailure("HTTP \(code)")
+        case 451: return .requestRejected("451 unavailable for legal reasons (region restriction)")
+        case 400...499: return .requestRejected("HTTP \(code)")
+        default: return .upstreamFailure("HTTP \(code)")
+        }
+    }
 
     var isFailure: Bool {
         switch self {
-        case .success, .probeHealthy, .cancelled: return false
+        case .success, .probeHealthy, .cancelled, .requestRejected: return false
         default: return true
         }
     }
@@ -95,7 +113,7 @@ struct TokenStatus: Sendable, Equatable {
     func applying(_ outcome: TokenOutcome, now: Date, policy: CooldownPolicy = .init()) -> TokenStatus {
         var next = self
         switch outcome {
-        case .cancelled:
+        case .cancelled, .requestRejected:
             return self
         case .success:
             next.health = .healthy

@@ -39,7 +39,7 @@ struct TokenReport: Sendable, Codable, Equatable {
     var lastUsed: Date?
     var source: String
     var metadata: [String: String]
-    var quota: UpstreamEvent.QuotaReport?
+    var quota: QuotaReport?
 
     enum CodingKeys: String, CodingKey {
         case name, fingerprint, state, until, priority, weight, successes, failures, metadata, source, quota
@@ -64,7 +64,7 @@ final class TokenPool: Sendable {
         var lastError: String?
         var lastUsed: Date?
         var currentWeight = 0
-        var quota: UpstreamEvent.QuotaReport?
+        var quota: QuotaReport?
         /// A license JWT already refreshed after a 401: the next 401 makes it invalid.
         var refreshedAfterUnauthorized = false
 
@@ -165,13 +165,13 @@ final class TokenPool: Sendable {
     }
 
     /// Feeds an outcome that did not come from a lease (the probe).
-    func observe(key: TokenKey, jwt: String, outcome: TokenOutcome, error: String? = nil, quota: UpstreamEvent.QuotaReport? = nil) {
+    func observe(key: TokenKey, jwt: String, outcome: TokenOutcome, error: String? = nil, quota: QuotaReport? = nil) {
         record(key: key, jwt: jwt, outcome: outcome, error: error, releasing: false, quota: quota)
     }
 
     private func record(
         key: TokenKey, jwt: String, outcome: TokenOutcome, error: String?, releasing: Bool,
-        quota: UpstreamEvent.QuotaReport? = nil
+        quota: QuotaReport? = nil
     ) {
         let now = clock()
         let change: (name: String, fingerprint: String, before: TokenHealth, after: TokenHealth, failures: Int)? = state.withLock { s in
@@ -188,6 +188,8 @@ final class TokenPool: Sendable {
                 s.records[i].refreshedAfterUnauthorized = false
             case .probeHealthy, .cancelled:
                 break
+            case .requestRejected(let reason):
+                s.records[i].lastError = error ?? reason
             default:
                 s.records[i].failures += 1
                 s.records[i].lastError = error ?? "\(outcome)"

@@ -7,29 +7,56 @@ struct TranslationError: Error, Equatable {
     var param: String?
 }
 
-/// Translates an OpenAI chat request into a JetBrains AI chat request (v8 or v7).
+/// An OpenAI chat request, translated: the upstream body, which endpoint takes it, and the
+/// tool-call ids that had to be shortened (upstream id → the client's own).
+struct Translation: Sendable, Equatable {
+    var request: JetBrainsChatRequest
+    /// A Codex profile: the responses endpoint, without tools or parameters.
+    var codex: Bool
+    var restoredToolIDs: [String: String]
+}
+
+/// Translates an OpenAI chat request into a JetBrains AI chat request (v8 or v7). Strict in
+/// what it sends: parameters only for the profile families that take them, no empty assistant
+/// messages, tool-call ids within 40 characters.
 struct ChatTranslator: Sendable {
     var apiVersion: APIVersion
+    /// A tenant's parameter sets per profile (`models` entries with `parameters`).
+    var parameterOverrides: [String: [String]] = [:]
 
-    func translate(_ request: ChatCompletionRequest, profile: String, now: Date = Date()) throws(TranslationError) -> JetBrainsChatRequest {
+    func translate(_ request: ChatCompletionRequest, profile: String) throws(TranslationError) -> Translation {
+        let codex = ModelTable.isCodexProfile(profile)
+        if codex, !(request.tools ?? []).isEmpty || !(request.functions ?? []).isEmpty {
+            throw TranslationError(
+                message: "'\(request.model)' is a Codex profile: JetBrains AI serves it on its responses endpoint, which takes no tools",
+                param: "tools"
+            )
+        }
+        var ids = ToolIDMap()
         var toolNames: [String: String] = [:]  // tool_call_id → function name, for tool results
         var messages: [JetBrainsMessage] = []
         for (index, message) in request.messages.enumerated() {
-            messages += try translate(message, at: index, toolNames: &toolNames)
+            messages += try translate(message, at: index, toolNames: &toolNames, ids: &ids)
         }
         let prompt = apiVersion == .v8 ? "ij.chat.request.new-chat-on-start" : "ij.chat.request.new-chat"
-        return JetBrainsChatRequest(
-            prompt: prompt,
-            profile: profile,
-            chat: .init(messages: messages),
-            parameters: toolParameters(for: request, now: now)
+        let parameters = codex ? nil : parameters(for: request, profile: profile)
+        return Translation(
+            request: JetBrainsChatRequest(
+                prompt: prompt,
+                profile: profile,
+                chat: .init(messages: messages),
+                parameters: parameters
+            ),
+            codex: codex,
+            restoredToolIDs: ids.restored
         )
     }
 
     private func translate(
         _ message: ChatMessage,
         at index: Int,
-        toolNames: inout [String: String]
+        toolNames: inout [String: String],
+        ids: inout ToolIDMap
     ) throws(TranslationError) -> [JetBrainsMessage] {
         let text = message.content?.plainText ?? ""
         switch message.role {
@@ -43,14 +70,16 @@ struct ChatTranslator: Sendable {
                 calls.append(("call_\(index)", legacy.name, legacy.arguments))
             }
             for (id, name, _) in calls { toolNames[id] = name }
+            calls = calls.map { (ids.upstream(for: $0.0), $0.1, $0.2.isEmpty ? "{}" : $0.2) }
+            // Public clients never send an empty assistant message: the service rejects it.
             if apiVersion == .v7 {
-                if calls.isEmpty { return [.assistantV7(content: text, functionName: nil, arguments: nil)] }
+                if calls.isEmpty { return text.isEmpty ? [] : [.assistantV7(content: text, functionName: nil, arguments: nil)] }
                 return calls.enumerated().map { offset, call in
                     .assistantV7(content: offset == 0 ? text : "", functionName: call.1, arguments: call.2)
                 }
             }
             var out: [JetBrainsMessage] = []
-            if !text.isEmpty || calls.isEmpty { out.append(.assistantText(text)) }
+            if !text.isEmpty { out.append(.assistantText(text)) }
             out += calls.map { .assistantTool(id: $0.0, toolName: $0.1, arguments: $0.2) }
             return out
         case "tool", "function":
@@ -60,7 +89,7 @@ struct ChatTranslator: Sendable {
                 throw TranslationError(message: "messages[\(index)]: a tool message needs tool_call_id", param: "messages[\(index)].tool_call_id")
             }
             if apiVersion == .v7 { return [.functionResultV7(functionName: name, content: text)] }
-            return [.toolResult(id: id, toolName: name, result: text)]
+            return [.toolResult(id: ids.upstream(for: id), toolName: name, result: text)]
         default:
             throw TranslationError(
                 message: "messages[\(index)]: unsupported role '\(message.role)' (expected system, developer, user, assistant or tool)",
@@ -112,40 +141,92 @@ struct ChatTranslator: Sendable {
         return (mediaType, data)
     }
 
-    private func toolParameters(for request: ChatCompletionRequest, now: Date) -> JetBrainsChatRequest.Parameters? {
+    /// `parameters.data`: the tools and tool choice (every chat profile takes them), then each
+    /// sampling parameter the profile's family takes; nil when there is nothing to send.
+    func parameters(for request: ChatCompletionRequest, profile: String) -> JetBrainsChatRequest.Parameters? {
+        var parameters = JetBrainsChatRequest.Parameters(data: [])
         var functions = (request.tools ?? []).map(\.function) + (request.functions ?? [])
-        switch request.toolChoice {
-        case .none?: return nil
-        case .function(let name)?: functions = functions.filter { $0.name == name }
-        default: break
+        if case .function(let name)? = request.toolChoice {
+            let only = functions.filter { $0.name == name }
+            if !only.isEmpty { functions = only }
         }
-        guard !functions.isEmpty else { return nil }
-        let value: JSONValue
-        let fqdn: String
-        if apiVersion == .v8 {
-            fqdn = "llm.parameters.tools"
-            value = .array(functions.map { f in
-                var tool: [String: JSONValue] = [
-                    "name": .string(f.name),
-                    "parameters": .object(["schema": f.parameters ?? .object(["type": .string("object"), "properties": .object([:])])]),
-                ]
-                if let d = f.description { tool["description"] = .string(d) }
-                return .object(tool)
-            })
-        } else {
-            fqdn = "llm.parameters.functions"
-            value = .array(functions.map { f in
-                var fn: [String: JSONValue] = [
-                    "name": .string(f.name),
-                    "parameters": f.parameters ?? .object(["type": .string("object"), "properties": .object([:])]),
-                ]
-                if let d = f.description { fn["description"] = .string(d) }
-                return .object(fn)
-            })
+        if !functions.isEmpty {
+            parameters.append(
+                apiVersion == .v8 ? "llm.parameters.tools" : "llm.parameters.functions",
+                .json(toolsJSON(functions).jsonText)
+            )
+            if apiVersion == .v8 {
+                switch request.toolChoice {
+                case .auto?: parameters.append("llm.parameters.tool-choice-auto", .bool(true))
+                case .none?: parameters.append("llm.parameters.tool-choice-none", .bool(true))
+                case .required?: parameters.append("llm.parameters.tool-choice-required", .bool(true))
+                case .function(let name)?: parameters.append("llm.parameters.tool-choice-named", .text(name))
+                case nil: break
+                }
+            }
         }
-        return .init(data: [
-            .init(fqdn: fqdn),
-            .init(value: value.jsonText, modified: Int64(now.timeIntervalSince1970 * 1000)),
-        ])
+        let accepted = ProfileParameters.accepted(by: profile, overrides: parameterOverrides)
+        func add(_ parameter: UpstreamParameter, _ value: JetBrainsChatRequest.Value?) {
+            guard let value, accepted.contains(parameter) else { return }
+            parameters.append(parameter.fqdn, value)
+        }
+        add(.temperature, request.temperature.map { .double($0) })
+        add(.topP, request.topP.map { .double($0) })
+        add(.topK, request.topK.map { .int($0) })
+        add(.length, (request.maxCompletionTokens ?? request.maxTokens).map { .int($0) })
+        // The upstream takes one stop text; the first of several is sent.
+        add(.stopToken, request.stop?.values.first(where: { !$0.isEmpty }).map { .text($0) })
+        add(.seed, request.seed.map { .int($0) })
+        if let format = request.responseFormat, format["type"]?.stringValue != "text" {
+            add(.responseFormat, .json(format.jsonText))
+        }
+        add(.reasoningEffort, request.reasoningEffort.map { .text($0) })
+        add(.verbosity, request.verbosity.map { .text($0) })
+        if !functions.isEmpty { add(.parallelToolCalls, request.parallelToolCalls.map { .bool($0) }) }
+        return parameters.data.isEmpty ? nil : parameters
+    }
+
+    /// v8: `[{name, description, parameters: {schema}}]`; v7: the plain OpenAI function objects.
+    private func toolsJSON(_ functions: [FunctionDefinition]) -> JSONValue {
+        let empty = JSONValue.object(["type": .string("object"), "properties": .object([:])])
+        return .array(functions.map { f in
+            var tool: [String: JSONValue] = ["name": .string(f.name)]
+            tool["parameters"] = apiVersion == .v8 ? .object(["schema": f.parameters ?? empty]) : (f.parameters ?? empty)
+            if let d = f.description { tool["description"] = .string(d) }
+            return .object(tool)
+        })
+    }
+}
+
+/// Tool-call ids as the upstream takes them: at most 40 characters (one public client's limit).
+/// A longer client id is replaced by a stable digest of it, so the same id maps the same way in
+/// every request of a conversation, and the answer gives the client its own id back.
+struct ToolIDMap: Sendable {
+    static let maxLength = 40
+    /// Upstream id → client id, for the ids that were shortened.
+    private(set) var restored: [String: String] = [:]
+
+    mutating func upstream(for id: String) -> String {
+        guard id.utf8.count > Self.maxLength else { return id }
+        let short = Self.shorten(id)
+        restored[short] = id
+        return short
+    }
+
+    /// `call_` + 32 hex digits of two FNV-1a hashes: 37 characters.
+    static func shorten(_ id: String) -> String {
+        func fnv(_ seed: UInt64) -> UInt64 {
+            var hash = seed
+            for byte in id.utf8 {
+                hash ^= UInt64(byte)
+                hash &*= 0x100_0000_01b3
+            }
+            return hash
+        }
+        func hex(_ v: UInt64) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }
+        return "call_" + hex(fnv(0xcbf2_9ce4_8422_2325)) + hex(fnv(0x84222325_cbf29ce4))
     }
 }

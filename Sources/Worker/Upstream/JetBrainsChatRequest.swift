@@ -16,11 +16,59 @@ struct JetBrainsChatRequest: Encodable, Sendable, Equatable {
         var data: [Entry]
     }
 
+    /// One item of `parameters.data`: a key `{type, fqdn}` or the value after it `{type, value}`.
     struct Entry: Encodable, Sendable, Equatable {
-        var type: String = "json"
+        var type: String
         var fqdn: String?
-        var value: String?
-        var modified: Int64?
+        var value: Value?
+
+        static func key(_ fqdn: String, _ type: String) -> Entry { Entry(type: type, fqdn: fqdn) }
+        static func value(_ value: Value) -> Entry { Entry(type: value.type, value: value) }
+
+        enum CodingKeys: String, CodingKey { case type, fqdn, value }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(type, forKey: .type)
+            try c.encodeIfPresent(fqdn, forKey: .fqdn)
+            try c.encodeIfPresent(value, forKey: .value)
+        }
+    }
+
+    /// A typed parameter value; `json` carries JSON *text* (a string on the wire).
+    enum Value: Encodable, Sendable, Equatable {
+        case double(Double)
+        case int(Int)
+        case bool(Bool)
+        case text(String)
+        case json(String)
+
+        var type: String {
+            switch self {
+            case .double: return "double"
+            case .int: return "int"
+            case .bool: return "bool"
+            case .text: return "text"
+            case .json: return "json"
+            }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .double(let d): try c.encode(d)
+            case .int(let i): try c.encode(i)
+            case .bool(let b): try c.encode(b)
+            case .text(let s), .json(let s): try c.encode(s)
+            }
+        }
+    }
+}
+
+extension JetBrainsChatRequest.Parameters {
+    /// Appends a key entry and its value entry.
+    mutating func append(_ fqdn: String, _ value: JetBrainsChatRequest.Value) {
+        data.append(.key(fqdn, value.type))
+        data.append(.value(value))
     }
 }
 

@@ -8,7 +8,9 @@ import Shared
 /// Speaks to JetBrains AI (or the simulator): chat, quota, license. TLS verification is on
 /// (AsyncHTTPClient's default); plain `http://` is accepted for the simulator on loopback.
 final class UpstreamClient: Sendable {
-    static let defaultAgent = #"{"name":"aia:pycharm","version":"251.26094.80.13:251.26094.141"}"#
+    /// What a current PyCharm sends (public clients send 251.x–253.x builds); `grazie_agent`
+    /// overrides it per tenant.
+    static let defaultAgent = #"{"name":"aia:pycharm","version":"253.29346.138:253.29346.240"}"#
 
     let http: HTTPClient
     let baseURL: String
@@ -47,23 +49,19 @@ final class UpstreamClient: Sendable {
     }
 
     var chatPath: String { "/user/v5/llm/chat/stream/\(apiVersion.rawValue)" }
+    /// Codex profiles answer only here (same body as chat, no tools or parameters).
+    static let responsesPath = "/user/v5/llm/responses/stream/v8"
 
     /// Starts a chat; the caller reads the streamed body. The deadline covers the whole exchange.
-    func chat(_ body: ByteBuffer, jwt: String, deadline: NIODeadline) async throws -> HTTPClientResponse {
-        var request = request(path: chatPath, jwt: jwt, body: body)
+    func chat(_ body: ByteBuffer, jwt: String, codex: Bool = false, deadline: NIODeadline) async throws -> HTTPClientResponse {
+        var request = request(path: codex ? Self.responsesPath : chatPath, jwt: jwt, body: body)
         request.headers.add(name: "Accept", value: "text/event-stream")
         return try await http.execute(request, deadline: deadline)
     }
 
-    enum QuotaAnswer: Sendable, Equatable {
-        case available(UpstreamEvent.QuotaReport)
-        case exhausted(UpstreamEvent.QuotaReport, until: Date?)
-        case status(Int, retryAfter: TimeInterval?)
-    }
-
     /// The active probe: `POST /user/v5/quota/get`, which spends no LLM quota.
     func quota(jwt: String) async throws -> QuotaAnswer {
-        var request = request(path: "/user/v5/quota/get", jwt: jwt, body: ByteBuffer())
+        var request = request(path: "/user/v5/quota/get", jwt: jwt, body: ByteBuffer(string: "{}"))
         request.headers.add(name: "Accept", value: "application/json")
         let deadline = NIODeadline.now() + min(requestTimeout, .seconds(30))
         let response = try await http.execute(request, deadline: deadline)
@@ -71,34 +69,28 @@ final class UpstreamClient: Sendable {
         guard response.status == .ok else {
             return .status(Int(response.status.code), retryAfter: Self.retryAfter(response.headers))
         }
-        return Self.parseQuota(String(buffer: body))
+        return QuotaAnswer.parse(Data(body.readableBytesView))
     }
 
-    static func parseQuota(_ text: String) -> QuotaAnswer {
-        guard let json = JSONValue(parsing: text) else { return .status(502, retryAfter: nil) }
-        func number(_ v: JSONValue?) -> Double? {
-            switch v {
-            case .number(let n)?: return n
-            case .string(let s)?: return Double(s)
-            default: return nil
-            }
-        }
-        let until = json["until"]?.stringValue
-        let current: Double?
-        let maximum: Double?
-        if let c = json["current"] {
-            current = number(c["current"]?["amount"])
-            maximum = number(c["maximum"]?["amount"])
-        } else {
-            current = number(json["dailyUsed"])
-            maximum = number(json["dailyTotal"])
-        }
-        let report = UpstreamEvent.QuotaReport(
-            spent: nil, current: current.map { String($0) }, maximum: maximum.map { String($0) }, until: until)
-        if let current, let maximum, current >= maximum {
-            return .exhausted(report, until: until.flatMap(parseDate))
-        }
-        return .available(report)
+    /// The profiles this JWT may use: `GET /user/v5/llm/profiles/v3`. Spends no quota.
+    func profiles(jwt: String) async throws -> ProfilesAnswer {
+        var request = HTTPClientRequest(url: baseURL + "/user/v5/llm/profiles/v3")
+        request.method = .GET
+        request.headers.add(name: "grazie-authenticate-jwt", value: jwt)
+        request.headers.add(name: "grazie-agent", value: agent)
+        request.headers.add(name: "User-Agent", value: "ktor-client")
+        request.headers.add(name: "Accept", value: "application/json")
+        let response = try await http.execute(request, deadline: .now() + min(requestTimeout, .seconds(30)))
+        let body = try await response.body.collect(upTo: 4 << 20)
+        guard response.status == .ok else { return .status(Int(response.status.code)) }
+        guard let ids = ProfileCatalog.parseProfiles(Data(body.readableBytesView)) else { return .unreadable }
+        return .profiles(ids)
+    }
+
+    enum ProfilesAnswer: Sendable, Equatable {
+        case profiles([String])
+        case status(Int)
+        case unreadable
     }
 
     struct LicenseError: Error, CustomStringConvertible {
@@ -133,14 +125,6 @@ final class UpstreamClient: Sendable {
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         return formatter.date(from: value).map { max(0, $0.timeIntervalSinceNow) }
     }
-}
-
-/// Parses the ISO 8601 dates the upstream uses (with or without fractional seconds).
-func parseDate(_ text: String) -> Date? {
-    let f = ISO8601DateFormatter()
-    if let d = f.date(from: text) { return d }
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.date(from: text)
 }
 
 /// Reads `exp` (Unix seconds) from a JWT's payload without verifying it.

@@ -2,23 +2,41 @@ import Foundation
 import Shared
 
 /// One event of the upstream chat stream.
+///
+/// Read tolerantly (see `../shared/jetbrains-ai-protocol.md`): unknown event types and unknown
+/// fields are ignored, numbers and strings are interchangeable, and a metadata event whose
+/// shape is unexpected is `.undecodable` — skipped, never a failed answer.
 enum UpstreamEvent: Sendable, Equatable {
     case content(String)
-    /// A tool-call piece. `id`/`name` are set on the first piece of a call (v8 `ToolCall`),
-    /// v7 `FunctionCall` carries only `name` on its first piece.
-    case toolCall(id: String?, name: String?, arguments: String)
+    /// A tool-call piece. v8 `ToolCall`: `id`/`name` on the first piece of each call, pieces
+    /// grouped by `parallelToolIndex` (`index`). v7 `FunctionCall`: `name` on the first piece.
+    case toolCall(ToolCallPiece)
     case finish(reason: String)
     case quota(QuotaReport)
+    /// `event_type: "error"`: the service reports a failure inside a 200 stream.
+    case error(message: String)
     case end
+    /// An event type the worker does not use (`UnknownMetadata`, `ExecutionMetadata`, …).
     case ignored(type: String)
+    /// A metadata event the worker would read but whose shape it does not understand.
+    case undecodable(type: String)
 
-    struct QuotaReport: Sendable, Equatable, Codable {
-        var spent: String?
-        var current: String?
-        var maximum: String?
-        var until: String?
+    struct ToolCallPiece: Sendable, Equatable {
+        var id: String?
+        var name: String?
+        var arguments: String
+        /// `parallelToolIndex`; nil when absent.
+        var index: Int?
+
+        init(id: String? = nil, name: String? = nil, arguments: String, index: Int? = nil) {
+            self.id = id
+            self.name = name
+            self.arguments = arguments
+            self.index = index
+        }
     }
 
+    /// A `data:` payload that is not JSON at all: the stream itself is broken.
     struct MalformedEvent: Error, CustomStringConvertible {
         var payload: String
         var description: String { "malformed upstream event: \(payload.prefix(120))" }
@@ -29,58 +47,58 @@ enum UpstreamEvent: Sendable, Equatable {
         if payload == "end" { return .end }
         // A typed decode: the hot path (one call per streamed event) must not go through a
         // generic JSON tree.
-        guard let raw = try? decoder.decode(RawEvent.self, from: Data(payload.utf8)) else {
+        let raw: RawEvent
+        do {
+            raw = try decoder.decode(RawEvent.self, from: Data(payload.utf8))
+        } catch {
+            // Valid JSON that is not an object (an array, a number) is an event we cannot use,
+            // not a broken stream.
+            if (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil {
+                return .ignored(type: "")
+            }
             throw MalformedEvent(payload: payload)
         }
-        switch raw.type {
-        case "Content":
-            return .content(raw.content ?? "")
-        case "ToolCall", "FunctionCall":
-            return .toolCall(id: raw.id, name: raw.name, arguments: raw.content ?? "")
-        case "FinishMetadata":
-            return .finish(reason: raw.reason ?? "stop")
-        case "QuotaMetadata":
-            return .quota(QuotaReport(
-                spent: raw.spent?.amount?.text,
-                current: raw.updated?.current?.amount?.text,
-                maximum: raw.updated?.maximum?.amount?.text,
-                until: raw.updated?.until ?? raw.until
-            ))
-        default:
-            return .ignored(type: raw.type)
-        }
+        return raw.event
     }
 
     private static let decoder = JSONDecoder()
 
-    /// Every field any event type may carry; unknown fields are ignored.
+    /// Every field any event type may carry, each read leniently.
     private struct RawEvent: Decodable {
-        var type: String
-        var content: String?
-        var id: String?
-        var name: String?
-        var reason: String?
-        var spent: Holder?
-        var updated: Updated?
-        var until: String?
+        var event: UpstreamEvent
 
-        struct Holder: Decodable { var amount: Amount? }
-        struct Updated: Decodable {
-            var current: Holder?
-            var maximum: Holder?
-            var until: String?
-        }
-    }
-
-    /// An amount sent as a string ("12.5") or a number (12.5).
-    private struct Amount: Decodable {
-        var text: String
         init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if let s = try? c.decode(String.self) {
-                text = s
-            } else {
-                text = String(try c.decode(Double.self))
+            let c = try decoder.container(keyedBy: AnyKey.self)
+            let type = c.lenientString(AnyKey("type")) ?? ""
+            if c.lenientString(AnyKey("event_type"))?.lowercased() == "error" || type == "error" || type == "Error" {
+                let message = c.lenientString(AnyKey("error_message")) ?? c.lenientString(AnyKey("errorMessage"))
+                    ?? c.lenientString(AnyKey("message")) ?? c.lenientString(AnyKey("content"))
+                event = .error(message: message ?? "the upstream reported an error without a message")
+                return
+            }
+            switch type {
+            case "Content":
+                event = .content(c.lenientString(AnyKey("content")) ?? "")
+            case "ToolCall", "FunctionCall":
+                event = .toolCall(ToolCallPiece(
+                    id: c.lenientString(AnyKey("id")),
+                    name: c.lenientString(AnyKey("name")),
+                    arguments: c.lenientString(AnyKey("content")) ?? "",
+                    index: c.lenientInt(AnyKey("parallelToolIndex"))
+                ))
+            case "FinishMetadata":
+                event = .finish(reason: c.lenientString(AnyKey("reason")) ?? "stop")
+            case "QuotaMetadata":
+                let spent = c.lenient(QuotaAmount.self, AnyKey("spent"))
+                let updated = c.lenient(QuotaBlock.self, AnyKey("updated"))
+                let until = updated?.until ?? c.lenientInstant(AnyKey("until"))
+                let report = QuotaReport(
+                    spent: spent?.text, current: updated?.current?.text, maximum: updated?.maximum?.text,
+                    until: until?.text, available: updated?.available?.text
+                )
+                event = report.isEmpty ? .undecodable(type: type) : .quota(report)
+            default:
+                event = .ignored(type: type)
             }
         }
     }
