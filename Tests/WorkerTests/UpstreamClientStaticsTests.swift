@@ -8,6 +8,60 @@ import Testing
 
     func parseQuota(_ text: String) -> QuotaAnswer { QuotaAnswer.parse(Data(text.utf8)) }
 
+    @Test func untilInsideCurrentAsEpochMilliseconds() {
+        let answer = parseQuota(#"{"current":{"current":{"amount":"123.4"},"maximum":{"amount":"1000"},"until":1767225600000}}"#)
+        #expect(answer == .available(.init(current: "123.4", maximum: "1000", until: "2026-01-01T00:00:00Z")))
+        let spent = parseQuota(#"{"current":{"current":{"amount":1000},"maximum":{"amount":1000},"until":"1767225600000"}}"#)
+        #expect(spent == .exhausted(.init(current: "1000", maximum: "1000", until: "2026-01-01T00:00:00Z"),
+                                    until: Date(timeIntervalSince1970: 1_767_225_600)))
+    }
+
+    @Test func tariffWithAvailableLeft() {
+        let answer = parseQuota(#"""
+        {"tariffQuota":{"current":{"amount":"900"},"maximum":{"amount":"1000"},"available":{"amount":"100"},"until":1767225600000},
+         "topUpQuota":{"current":{"amount":"0"},"maximum":{"amount":"0"},"available":{"amount":"0"}}}
+        """#)
+        guard case .available(let r) = answer else {
+            Issue.record("expected available, got \(answer)")
+            return
+        }
+        #expect(r.available == "100")
+        #expect(r.until == "2026-01-01T00:00:00Z")
+    }
+
+    @Test func aSpentTariffWithTopUpLeftIsStillUsable() {
+        let answer = parseQuota(#"""
+        {"tariffQuota":{"current":{"amount":"1000"},"maximum":{"amount":"1000"},"available":{"amount":"0"},"until":1767225600000},
+         "topUpQuota":{"current":{"amount":"20"},"maximum":{"amount":"500"},"available":{"amount":"480"}}}
+        """#)
+        guard case .available(let r) = answer else {
+            Issue.record("expected available, got \(answer)")
+            return
+        }
+        #expect(r.topUpAvailable == "480")
+    }
+
+    @Test func aSpentTariffWithoutTopUpIsExhaustedUntilItsReset() {
+        let answer = parseQuota(#"""
+        {"tariffQuota":{"current":{"amount":1000},"maximum":{"amount":1000},"available":{"amount":-3.5},"until":"2026-01-01T00:00:00Z"},
+         "topUpQuota":{"current":{"amount":500},"maximum":{"amount":500}}}
+        """#)
+        guard case .exhausted(_, let until) = answer else {
+            Issue.record("expected exhausted, got \(answer)")
+            return
+        }
+        #expect(until == Date(timeIntervalSince1970: 1_767_225_600))
+    }
+
+    @Test func availableWinsOverCurrentAndMaximum() {
+        // current ≥ maximum, but the answer says credit is available: trust `available`.
+        let answer = parseQuota(#"{"tariffQuota":{"current":{"amount":"1000"},"maximum":{"amount":"1000"},"available":{"amount":"5"}}}"#)
+        guard case .available = answer else {
+            Issue.record("expected available, got \(answer)")
+            return
+        }
+    }
+
     func report(_ answer: QuotaAnswer) -> QuotaReport? {
         switch answer {
         case .available(let r), .exhausted(let r, _): return r
