@@ -227,10 +227,13 @@ def test_tools_offered_but_not_used_gives_text(worker) -> None:
     assert choice["finish_reason"] == "stop"
 
 
-def test_tool_choice_none_sends_no_tools(worker, sim) -> None:
+def test_tool_choice_none_is_expressed_upstream(worker, sim) -> None:
     choice = worker.chat("use search please", tools=[SEARCH], tool_choice="none").json()["choices"][0]
     assert choice["finish_reason"] == "stop"
-    assert "parameters" not in last_upstream_body(sim)
+    data = last_upstream_body(sim)["parameters"]["data"]
+    keys = [entry.get("fqdn") for entry in data[0::2]]
+    assert keys == ["llm.parameters.tools", "llm.parameters.tool-choice-none"]
+    assert data[3] == {"type": "bool", "value": True}
 
 
 def round_trip_messages() -> list[dict]:
