@@ -238,6 +238,9 @@ final class WorkerRuntime: Sendable {
             case .license(let id, _):
                 o["license_id"] = .string(fingerprint(id))
                 o["authorization"] = .string("***")
+            case .licenseRefresh(let id, _):
+                o["license_id"] = .string(fingerprint(id))
+                o["refresh_token"] = .string("***")
             }
             if let d = t.description { o["description"] = .string(d) }
             return .object(o)
