@@ -54,7 +54,9 @@ final class WorkerRuntime: Sendable {
             models: ModelTable.builtin.merging(settings.models) { _, configured in configured }
         ))
         self.current = current
-        self.licenses = LicenseManager(pool: pool, upstream: { current.withLock { $0.upstream } }, logger: logger)
+        self.licenses = LicenseManager(
+            pool: pool, upstream: { current.withLock { $0.upstream } },
+            credentials: CredentialStore(stateDir: Self.stateDir(settings), tenant: settings.name), logger: logger)
     }
 
     private static func makeClient(_ s: TenantConfig) -> UpstreamClient {
