@@ -55,14 +55,23 @@ final class WorkerRuntime: Sendable {
             aliases: ModelTable.merged(with: settings.models)
         ))
         self.current = current
-        self.licenses = LicenseManager(pool: pool, upstream: { current.withLock { $0.upstream } }, logger: logger)
+        self.licenses = LicenseManager(
+            pool: pool, upstream: { current.withLock { $0.upstream } },
+            credentials: CredentialStore(stateDir: Self.stateDir(settings), tenant: settings.name), logger: logger)
     }
 
     private static func makeClient(_ s: TenantConfig) -> UpstreamClient {
         UpstreamClient(
             baseURL: s.upstream, apiVersion: s.apiVersion, agent: s.grazieAgent,
-            connectTimeout: s.connectTimeout, requestTimeout: s.requestTimeout
+            connectTimeout: s.connectTimeout, requestTimeout: s.requestTimeout,
+            accountURL: s.accountURL, outboundProxy: s.outboundProxy
         )
+    }
+
+    /// Where this worker keeps state (rotated refresh tokens): the fleet's `state_dir`, or
+    /// `./state` for settings that carry none. Fixed for the life of the process.
+    static func stateDir(_ s: TenantConfig) -> String {
+        s.stateDir ?? ConfigPaths.absolute(SupervisorDefaults.stateDir)
     }
 
     var settings: TenantConfig { current.withLock { $0.settings } }
@@ -120,7 +129,8 @@ final class WorkerRuntime: Sendable {
         }
         let clientChanged = new.upstream != old.upstream || new.apiVersion != old.apiVersion
             || new.grazieAgent != old.grazieAgent || new.connectTimeout != old.connectTimeout
-            || new.requestTimeout != old.requestTimeout
+            || new.requestTimeout != old.requestTimeout || new.accountURL != old.accountURL
+            || new.outboundProxy != old.outboundProxy
         let client = clientChanged ? Self.makeClient(new) : nil
         var retired: UpstreamClient?
         current.withLock { c in
@@ -239,6 +249,9 @@ final class WorkerRuntime: Sendable {
             case .license(let id, _):
                 o["license_id"] = .string(fingerprint(id))
                 o["authorization"] = .string("***")
+            case .licenseRefresh(let id, _):
+                o["license_id"] = .string(fingerprint(id))
+                o["refresh_token"] = .string("***")
             }
             if let d = t.description { o["description"] = .string(d) }
             return .object(o)
@@ -259,6 +272,11 @@ final class WorkerRuntime: Sendable {
             "keepalive_interval": .string(formatDuration(s.keepaliveInterval)),
             "shutdown_timeout": .string(formatDuration(s.shutdownTimeout)),
             "models": .object(s.models.mapValues { .string($0) }),
+            "profile_parameters": .object(s.profileParameters.mapValues { .array($0.map { .string($0) }) }),
+            "grazie_agent": s.grazieAgent.map { .string($0) } ?? .null,
+            "account_url": .string(s.accountURL),
+            "outbound_proxy": s.outboundProxy.map { .string(OutboundProxy(parsing: $0)?.redacted ?? "***") } ?? .null,
+            "state_dir": .string(Self.stateDir(s)),
         ])
     }
 }

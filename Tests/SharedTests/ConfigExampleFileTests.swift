@@ -15,6 +15,9 @@ struct ConfigExampleFileTests {
         "TEAM_A_JWT_2": "eyJhbGciOiJIUzI1NiJ9.team-a-2.sig",
         "TEAM_B_LICENSE": "license-b-0123456789",
         "TEAM_B_LICENSE_AUTH": "authorization-b-0123456789",
+        "TEAM_B_LICENSE_2": "license-b2-0123456789",
+        "TEAM_B_REFRESH_TOKEN": "refresh-b-0123456789",
+        "RESEARCH_LICENSE": "license-research-0123456789",
         "RESEARCH_KEY": "sk-research-0123456789",
         "RESEARCH_JWT": "eyJhbGciOiJIUzI1NiJ9.research.sig",
     ]
@@ -25,6 +28,7 @@ struct ConfigExampleFileTests {
         let dir = try ConfigTempDirectory()
         try dir.write("secrets/team-a-backup.jwt", "eyJhbGciOiJIUzI1NiJ9.team-a-backup.sig\n")
         try dir.write("secrets/team-b.keys", "# team-b\nsk-team-b-one\n\nsk-team-b-two\n")
+        try dir.write("secrets/research.refresh", "refresh-research-0123456789\n")
         return (dir, text, dir.path + "/fleet.yaml")
     }
 
@@ -56,11 +60,23 @@ struct ConfigExampleFileTests {
         #expect(teamB.models["my-claude"] == "anthropic-claude-4-sonnet")
         #expect(teamB.tokens.first?.source
             == .license(id: "license-b-0123456789", authorization: "authorization-b-0123456789"))
+        #expect(teamB.tokens.map(\.source).last
+            == .licenseRefresh(id: "license-b2-0123456789", refreshToken: "refresh-b-0123456789"))
+        #expect(teamB.accountURL == "https://oauth.account.jetbrains.com")
+        #expect(teamB.models["my-sonnet"] == "anthropic-claude-4-5-sonnet")
+        #expect(teamB.profileParameters["anthropic-claude-4-5-sonnet"]
+            == ["temperature", "top-p", "stop-token", "length", "parallel-tool-calls"])
+        #expect(teamB.profileParameters["openai-gpt-5"]?.contains("verbosity") == true)
+        #expect(teamB.stateDir == dir.path + "/state")
+        #expect(config.supervisor.stateDir == dir.path + "/state")
 
         let research = try #require(config.tenant(named: "research"))
         #expect(research.listen == ListenAddress(host: "::1", port: 8083))
         #expect(research.apiVersion == .v7)
         #expect(research.upstream == "https://api.jetbrains.ai")
+        #expect(research.outboundProxy == nil)
+        #expect(research.tokens.last?.source
+            == .licenseRefresh(id: "license-research-0123456789", refreshToken: "refresh-research-0123456789"))
     }
 
     @Test func usesEveryKeyOfTheContract() throws {

@@ -365,7 +365,8 @@ struct ConfigLoaderErrorTests {
             """)
         expectSingleDiagnostic(
             diagnostics, keyPath: "tenants.team-a.tokens[0]", line: 7, column: 9,
-            message: "missing the credential: a token has exactly one of 'jwt', 'jwt_file', or 'license_id' + 'authorization'")
+            message: "missing the credential: a token has exactly one of 'jwt', 'jwt_file', or 'license_id' with one of "
+                + "'authorization', 'refresh_token' or 'refresh_token_file'")
     }
 
     @Test func tokenWithTwoCredentials() {
@@ -383,7 +384,8 @@ struct ConfigLoaderErrorTests {
             """)
         expectSingleDiagnostic(
             diagnostics, keyPath: "tenants.team-a.tokens[0].license_id", line: 9, column: 9,
-            message: "'license_id' cannot be combined with 'jwt' (a token has exactly one of 'jwt', 'jwt_file', or 'license_id' + 'authorization')")
+            message: "'license_id' cannot be combined with 'jwt' (a token has exactly one of 'jwt', 'jwt_file', or "
+                + "'license_id' with one of 'authorization', 'refresh_token' or 'refresh_token_file')")
     }
 
     @Test func jwtAndJWTFileTogether() {
@@ -417,7 +419,7 @@ struct ConfigLoaderErrorTests {
                     authorization: AUTH-1
             """)
         #expect(diagnostics.map(\.description) == [
-            "fleet.yaml:8:9: tenants.team-a.tokens[0].license_id: 'license_id' needs 'authorization' too",
+            "fleet.yaml:8:9: tenants.team-a.tokens[0].license_id: 'license_id' needs 'authorization', 'refresh_token' or 'refresh_token_file' too",
             "fleet.yaml:10:9: tenants.team-a.tokens[1].authorization: 'authorization' needs 'license_id' too",
         ])
     }

@@ -111,7 +111,8 @@ struct ConfigLoaderValidFileTests {
             healthCheckInterval: .seconds(30), maxAttempts: 3, connectTimeout: .seconds(10),
             requestTimeout: .seconds(120), maxBodySize: 10 * 1024 * 1024,
             models: ["my-claude": "anthropic-claude-4-sonnet"], grazieAgent: nil,
-            keepaliveInterval: .seconds(15), shutdownTimeout: .seconds(30))
+            keepaliveInterval: .seconds(15), shutdownTimeout: .seconds(30),
+            accountURL: "https://oauth.account.jetbrains.com", outboundProxy: nil, stateDir: dir.path + "/state")
         #expect(teamA == expectedA)
 
         let teamB = try #require(config.tenant(named: "team-b"))
@@ -141,7 +142,7 @@ struct ConfigLoaderValidFileTests {
             listen: ListenAddress(host: "127.0.0.1", port: 9090), controlSocket: "/srv/fleet/run/supervisor.sock",
             runDir: "/srv/fleet/run", logDir: "/srv/fleet/logs", restart: RestartPolicy(),
             heartbeatInterval: .seconds(1), heartbeatTimeout: .seconds(5), shutdownTimeout: .seconds(30),
-            workerBinary: nil, logMaxBytes: 10 << 20, logBackups: 3))
+            workerBinary: nil, logMaxBytes: 10 << 20, logBackups: 3, stateDir: "/srv/fleet/state"))
         let tenant = try #require(config.tenants.first)
         #expect(tenant == TenantConfig(
             name: "solo", listen: ListenAddress(host: "0.0.0.0", port: 8081), apiKeys: ["k"],
@@ -149,7 +150,8 @@ struct ConfigLoaderValidFileTests {
             upstream: "https://api.jetbrains.ai", apiVersion: .v8, strategy: .roundRobin,
             healthCheckInterval: .seconds(30), maxAttempts: 3, connectTimeout: .seconds(10),
             requestTimeout: .seconds(120), maxBodySize: 10 << 20, models: [:], grazieAgent: nil,
-            keepaliveInterval: .seconds(15), shutdownTimeout: .seconds(30)))
+            keepaliveInterval: .seconds(15), shutdownTimeout: .seconds(30), profileParameters: [:],
+            accountURL: "https://oauth.account.jetbrains.com", outboundProxy: nil, stateDir: "/srv/fleet/state"))
     }
 
     @Test func tenantsInheritDefaultsAndOverrideThem() throws {
@@ -189,7 +191,7 @@ struct ConfigLoaderValidFileTests {
                 request_timeout: 30s
                 max_body_size: 1MB
                 keepalive_interval: 1s
-                grazie_agent: other
+                grazie_agent: '{"name":"other","version":"2"}'
                 models:
                   fast: openai-o4-mini
                   mine: google-chat-gemini-pro-2.5
@@ -218,7 +220,7 @@ struct ConfigLoaderValidFileTests {
         #expect(overrides.requestTimeout == .seconds(30))
         #expect(overrides.maxBodySize == 1_000_000)
         #expect(overrides.keepaliveInterval == .seconds(1))
-        #expect(overrides.grazieAgent == "other")
+        #expect(overrides.grazieAgent == #"{"name":"other","version":"2"}"#)
         #expect(overrides.models == [
             "my-claude": "anthropic-claude-4-sonnet", "fast": "openai-o4-mini", "mine": "google-chat-gemini-pro-2.5",
         ])

@@ -17,21 +17,29 @@ public enum BalanceStrategy: String, Sendable, Equatable, Hashable, Codable, Cas
     case leastBusy = "least_busy"
 }
 
-/// Where a token's JWT comes from. A `jwt_file` is read at load time and becomes `.jwt`.
+/// Where a token's JWT comes from. A `jwt_file` is read at load time and becomes `.jwt`, a
+/// `refresh_token_file` becomes `.licenseRefresh`.
 public enum TokenSource: Sendable, Equatable, Hashable, Codable {
     case jwt(String)
+    /// A license and a JetBrains Account OAuth id token (lives about an hour).
     case license(id: String, authorization: String)
+    /// A license and a JetBrains Account OAuth refresh token, exchanged for id tokens as needed.
+    /// This is the value from the fleet file; a rotated one lives in the worker's state dir.
+    case licenseRefresh(id: String, refreshToken: String)
 
     private enum CodingKeys: String, CodingKey {
         case jwt
         case licenseID = "license_id"
         case authorization
+        case refreshToken = "refresh_token"
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if let jwt = try container.decodeIfPresent(String.self, forKey: .jwt) {
             self = .jwt(jwt)
+        } else if let refreshToken = try container.decodeIfPresent(String.self, forKey: .refreshToken) {
+            self = .licenseRefresh(id: try container.decode(String.self, forKey: .licenseID), refreshToken: refreshToken)
         } else {
             self = .license(
                 id: try container.decode(String.self, forKey: .licenseID),
@@ -47,6 +55,17 @@ public enum TokenSource: Sendable, Equatable, Hashable, Codable {
         case .license(let id, let authorization):
             try container.encode(id, forKey: .licenseID)
             try container.encode(authorization, forKey: .authorization)
+        case .licenseRefresh(let id, let refreshToken):
+            try container.encode(id, forKey: .licenseID)
+            try container.encode(refreshToken, forKey: .refreshToken)
+        }
+    }
+
+    /// The license id, for either kind of license token.
+    public var licenseID: String? {
+        switch self {
+        case .jwt: return nil
+        case .license(let id, _), .licenseRefresh(let id, _): return id
         }
     }
 }
@@ -92,11 +111,24 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     /// Only the overrides from the file (`defaults.models` merged with the tenant's `models`),
     /// not `ModelTable.builtin`.
     public var models: [String: String]
-    /// The `grazie-agent` header value; nil means the worker's built-in one.
+    /// Profile id → the parameter names (`ProfileParameter` raw values) that profile takes,
+    /// only for the profiles whose parameters the file configures (`models` entries with
+    /// `parameters`); the worker's built-in family table covers the rest.
+    public var profileParameters: [String: [String]]
+    /// The `grazie-agent` header value (JSON text with `name` and `version`); nil means the
+    /// worker's built-in one.
     public var grazieAgent: String?
     public var keepaliveInterval: Duration
     /// Copied from `supervisor.shutdown_timeout`.
     public var shutdownTimeout: Duration
+    /// JetBrains Account OAuth base URL (`account_url`), where refresh tokens are exchanged.
+    public var accountURL: String
+    /// `outbound_proxy`: every upstream call goes through this HTTP CONNECT proxy
+    /// (`http://[user:password@]host:port`; the credentials are secrets). Nil: direct.
+    public var outboundProxy: String?
+    /// `supervisor.state_dir`, absolute: the worker keeps `<stateDir>/<tenant>/` there (rotated
+    /// refresh tokens). Nil (older settings JSON): the worker uses `./state`.
+    public var stateDir: String?
 
     public init(
         name: String,
@@ -114,7 +146,11 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         models: [String: String] = [:],
         grazieAgent: String? = nil,
         keepaliveInterval: Duration = TenantDefaults.keepaliveInterval,
-        shutdownTimeout: Duration = SupervisorDefaults.shutdownTimeout
+        shutdownTimeout: Duration = SupervisorDefaults.shutdownTimeout,
+        profileParameters: [String: [String]] = [:],
+        accountURL: String = TenantDefaults.accountURL,
+        outboundProxy: String? = nil,
+        stateDir: String? = nil
     ) {
         self.name = name
         self.listen = listen
@@ -132,6 +168,10 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         self.grazieAgent = grazieAgent
         self.keepaliveInterval = keepaliveInterval
         self.shutdownTimeout = shutdownTimeout
+        self.profileParameters = profileParameters
+        self.accountURL = accountURL
+        self.outboundProxy = outboundProxy
+        self.stateDir = stateDir
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -143,6 +183,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case maxBodySize, models, grazieAgent
         case keepaliveInterval = "keepaliveIntervalMs"
         case shutdownTimeout = "shutdownTimeoutMs"
+        case profileParameters, accountURL, outboundProxy, stateDir
     }
 
     public init(from decoder: any Decoder) throws {
@@ -163,6 +204,11 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         grazieAgent = try c.decodeIfPresent(String.self, forKey: .grazieAgent)
         keepaliveInterval = try c.decodeMilliseconds(forKey: .keepaliveInterval)
         shutdownTimeout = try c.decodeMilliseconds(forKey: .shutdownTimeout)
+        // Added later: settings JSON written without them still decodes.
+        profileParameters = try c.decodeIfPresent([String: [String]].self, forKey: .profileParameters) ?? [:]
+        accountURL = try c.decodeIfPresent(String.self, forKey: .accountURL) ?? TenantDefaults.accountURL
+        outboundProxy = try c.decodeIfPresent(String.self, forKey: .outboundProxy)
+        stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -183,6 +229,10 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encodeIfPresent(grazieAgent, forKey: .grazieAgent)
         try c.encodeMilliseconds(keepaliveInterval, forKey: .keepaliveInterval)
         try c.encodeMilliseconds(shutdownTimeout, forKey: .shutdownTimeout)
+        try c.encode(profileParameters, forKey: .profileParameters)
+        try c.encode(accountURL, forKey: .accountURL)
+        try c.encodeIfPresent(outboundProxy, forKey: .outboundProxy)
+        try c.encodeIfPresent(stateDir, forKey: .stateDir)
     }
 }
 
@@ -197,6 +247,7 @@ public enum TenantDefaults {
     public static let requestTimeout = Duration.seconds(120)
     public static let maxBodySize = 10 << 20
     public static let keepaliveInterval = Duration.seconds(15)
+    public static let accountURL = "https://oauth.account.jetbrains.com"
 }
 
 /// The built-in values of the `supervisor:` section (paths relative to the file's folder).
@@ -210,6 +261,7 @@ public enum SupervisorDefaults {
     public static let shutdownTimeout = Duration.seconds(30)
     public static let logMaxBytes = 10 << 20
     public static let logBackups = 3
+    public static let stateDir = "state"
 }
 
 /// `supervisor.restart`: crash back-off and restart intensity.
@@ -275,6 +327,9 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
     public var logMaxBytes: Int
     /// Rotated log files kept per tenant.
     public var logBackups: Int
+    /// Where workers keep state that must survive a restart (rotated refresh tokens), one
+    /// folder per tenant. Copied into every `TenantConfig.stateDir`.
+    public var stateDir: String
 
     public init(
         listen: ListenAddress = SupervisorDefaults.listen,
@@ -287,7 +342,8 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         shutdownTimeout: Duration = SupervisorDefaults.shutdownTimeout,
         workerBinary: String? = nil,
         logMaxBytes: Int = SupervisorDefaults.logMaxBytes,
-        logBackups: Int = SupervisorDefaults.logBackups
+        logBackups: Int = SupervisorDefaults.logBackups,
+        stateDir: String = SupervisorDefaults.stateDir
     ) {
         self.listen = listen
         self.controlSocket = controlSocket
@@ -300,6 +356,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         self.workerBinary = workerBinary
         self.logMaxBytes = logMaxBytes
         self.logBackups = logBackups
+        self.stateDir = stateDir
     }
 
     /// The defaults, with paths resolved against `directory` (an absolute folder).
@@ -307,7 +364,8 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         self.init(
             controlSocket: ConfigPaths.resolve(SupervisorDefaults.controlSocket, against: directory),
             runDir: ConfigPaths.resolve(SupervisorDefaults.runDir, against: directory),
-            logDir: ConfigPaths.resolve(SupervisorDefaults.logDir, against: directory))
+            logDir: ConfigPaths.resolve(SupervisorDefaults.logDir, against: directory),
+            stateDir: ConfigPaths.resolve(SupervisorDefaults.stateDir, against: directory))
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -315,7 +373,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         case heartbeatInterval = "heartbeatIntervalMs"
         case heartbeatTimeout = "heartbeatTimeoutMs"
         case shutdownTimeout = "shutdownTimeoutMs"
-        case workerBinary, logMaxBytes, logBackups
+        case workerBinary, logMaxBytes, logBackups, stateDir
     }
 
     public init(from decoder: any Decoder) throws {
@@ -331,6 +389,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         workerBinary = try c.decodeIfPresent(String.self, forKey: .workerBinary)
         logMaxBytes = try c.decode(Int.self, forKey: .logMaxBytes)
         logBackups = try c.decode(Int.self, forKey: .logBackups)
+        stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir) ?? SupervisorDefaults.stateDir
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -346,6 +405,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         try c.encodeIfPresent(workerBinary, forKey: .workerBinary)
         try c.encode(logMaxBytes, forKey: .logMaxBytes)
         try c.encode(logBackups, forKey: .logBackups)
+        try c.encode(stateDir, forKey: .stateDir)
     }
 }
 

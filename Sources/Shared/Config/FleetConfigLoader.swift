@@ -41,16 +41,19 @@ enum FleetKeys {
     static let supervisor = [
         "listen", "control_socket", "run_dir", "log_dir", "restart", "heartbeat_interval",
         "heartbeat_timeout", "shutdown_timeout", "worker_binary", "log_max_bytes", "log_backups",
+        "state_dir",
     ]
     static let restart = ["initial_backoff", "max_backoff", "max_restarts", "window"]
     static let tenantSettings = [
         "upstream", "api_version", "strategy", "health_check_interval", "max_attempts",
         "connect_timeout", "request_timeout", "max_body_size", "models", "grazie_agent",
-        "keepalive_interval",
+        "keepalive_interval", "account_url", "outbound_proxy",
     ]
     static let tenant = ["listen", "api_keys", "api_keys_file", "tokens"] + tenantSettings
     static let token = [
-        "name", "jwt", "jwt_file", "license_id", "authorization", "priority", "weight", "metadata",
-        "description",
+        "name", "jwt", "jwt_file", "license_id", "authorization", "refresh_token", "refresh_token_file",
+        "priority", "weight", "metadata", "description",
     ]
+    /// A `models` entry written as a mapping.
+    static let modelEntry = ["profile", "parameters"]
 }

@@ -21,6 +21,7 @@ extension FleetFileReader {
             }
         }
         if let i = f["run_dir"], let (path, _) = path(i) { settings.runDir = path }
+        if let i = f["state_dir"], let (path, _) = path(i) { settings.stateDir = path }
         if let i = f["log_dir"], let text = text(i) {
             if text.value == "-" {
                 settings.logDir = nil

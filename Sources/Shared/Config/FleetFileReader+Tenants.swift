@@ -12,25 +12,172 @@ extension FleetFileReader {
         if let v = f["connect_timeout"].flatMap({ duration($0, positive: true) }) { s.connectTimeout = v }
         if let v = f["request_timeout"].flatMap({ duration($0, positive: true) }) { s.requestTimeout = v }
         if let v = f["max_body_size"].flatMap({ size($0) }) { s.maxBodySize = v }
-        if let i = f["models"], let models = stringMap(i, what: "model profile") {
-            s.models.merge(models) { _, override in override }
+        if let i = f["models"], let (aliases, parameters) = readModels(i) {
+            s.models.merge(aliases) { _, override in override }
+            s.profileParameters.merge(parameters) { _, override in override }
         }
-        if let i = f["grazie_agent"], let text = text(i) {
-            if text.value.isEmpty {
-                error(i, "grazie_agent is empty (leave the key out to use the built-in agent)")
-            } else if text.value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-                error(i, "grazie_agent contains control characters (it is sent as an HTTP header)")
-            } else {
-                s.grazieAgent = text.value
+        if let i = f["grazie_agent"], let agent = readGrazieAgent(i) { s.grazieAgent = agent }
+        if let v = f["keepalive_interval"].flatMap({ duration($0, positive: true) }) { s.keepaliveInterval = v }
+        if let v = f["account_url"].flatMap({ url($0) }) { s.accountURL = v }
+        if let i = f["outbound_proxy"], let text = text(i) {
+            // Empty: no proxy (a tenant's way to override one in `defaults`).
+            if text.value.trimmingCharacters(in: .whitespaces).isEmpty {
+                s.outboundProxy = nil
+            } else if let v = readOutboundProxy(i, text: text) {
+                s.outboundProxy = v
             }
         }
-        if let v = f["keepalive_interval"].flatMap({ duration($0, positive: true) }) { s.keepaliveInterval = v }
+    }
+
+    static let grazieAgentExample = #"'{"name":"aia:pycharm","version":"251.26094.80.13"}'"#
+
+    /// `grazie_agent`: JSON text of an object with `name` and `version` strings (sent verbatim
+    /// as the `grazie-agent` header).
+    func readGrazieAgent(_ item: ConfigItem) -> String? {
+        if case .mapping = item.node {
+            error(item, "grazie_agent is JSON text, found a mapping (quote it: grazie_agent: \(Self.grazieAgentExample))")
+            return nil
+        }
+        guard let text = text(item) else { return nil }
+        let value = text.value.trimmingCharacters(in: .whitespacesAndNewlines)
+        if value.isEmpty {
+            error(item, "grazie_agent is empty (leave the key out to use the built-in agent)")
+            return nil
+        }
+        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            error(item, "grazie_agent contains control characters (it is sent as an HTTP header)")
+            return nil
+        }
+        guard let json = JSONValue(parsing: value), case .object = json else {
+            error(item, "grazie_agent is not a JSON object (expected e.g. \(Self.grazieAgentExample))")
+            return nil
+        }
+        let missing = ["name", "version"].filter { json[$0]?.stringValue?.isEmpty ?? true }
+        if !missing.isEmpty {
+            let keys = missing.map { "'\($0)'" }.joined(separator: " and ")
+            let kind = missing.count == 1 ? "a non-empty string" : "non-empty strings"
+            error(item, "grazie_agent needs \(keys) (\(kind)); expected e.g. \(Self.grazieAgentExample)")
+            return nil
+        }
+        return value
+    }
+
+    /// `outbound_proxy`: `http://[user:password@]host:port`. The value is kept as written
+    /// (trimmed); messages never show its credentials.
+    func readOutboundProxy(_ item: ConfigItem, text: ConfigText) -> String? {
+        let value = text.value.trimmingCharacters(in: .whitespaces)
+        switch OutboundProxy.parse(value) {
+        case .success:
+            return value.hasSuffix("/") ? String(value.dropLast()) : value
+        case .failure(let problem):
+            let shown: String
+            if text.usedVariables {
+                shown = "'\(text.raw)'"
+            } else if value.contains("@") {
+                shown = "(credentials not shown)"
+            } else {
+                shown = text.display
+            }
+            error(item, "invalid outbound_proxy \(shown): \(problem.message)")
+            return nil
+        }
+    }
+
+    /// `models`: alias → profile id, or alias → `{profile, parameters}`, or profile id →
+    /// `{parameters}`. Returns the aliases and the configured parameter lists by profile.
+    func readModels(_ item: ConfigItem) -> (aliases: [String: String], parameters: [String: [String]])? {
+        guard let f = fields(of: item, allowedKeys: nil) else { return nil }
+        var aliases: [String: String] = [:]
+        var parameters: [String: (names: [String], line: Int)] = [:]
+        var valid = true
+        for entry in f.entries where !entry.isDuplicate {
+            let entryItem = entry.item
+            if entry.key.isEmpty {
+                error(entryItem.path, at: entryItem.keyPosition, "empty key")
+                valid = false
+                continue
+            }
+            switch entryItem.node {
+            case .scalar:
+                guard let text = text(entryItem) else { valid = false; continue }
+                let profile = entryItem.isNull ? "" : text.value.trimmingCharacters(in: .whitespaces)
+                if profile.isEmpty {
+                    error(entryItem, "model profile is empty")
+                    valid = false
+                } else {
+                    aliases[entry.key] = profile
+                }
+            case .mapping:
+                let errorsBefore = diagnostics.count
+                guard let m = fields(of: entryItem, allowedKeys: FleetKeys.modelEntry) else { valid = false; continue }
+                var profile: String?
+                if let p = m["profile"], let text = text(p) {
+                    let value = text.value.trimmingCharacters(in: .whitespaces)
+                    if value.isEmpty { error(p, "model profile is empty") } else { profile = value }
+                }
+                var names: [String]?
+                if let p = m["parameters"] { names = readParameterNames(p) }
+                if m["profile"] == nil && m["parameters"] == nil && diagnostics.count == errorsBefore {
+                    error(entryItem, "expected 'profile' (the upstream profile id) and/or 'parameters' (the parameters it takes)")
+                }
+                guard diagnostics.count == errorsBefore else { valid = false; continue }
+                if let profile { aliases[entry.key] = profile }
+                if let names {
+                    let target = profile ?? entry.key
+                    if let earlier = parameters[target], earlier.names != names {
+                        error(m["parameters"]!, "other parameters for profile '\(Self.displayKey(target))' are "
+                            + "already given at line \(earlier.line)")
+                        valid = false
+                        continue
+                    }
+                    parameters[target] = (names, entryItem.keyPosition.line)
+                }
+            default:
+                error(entryItem, "expected a profile id, or a mapping with 'profile' and/or 'parameters', "
+                    + "found \(entryItem.kindDescription)")
+                valid = false
+            }
+        }
+        return valid ? (aliases, parameters.mapValues(\.names)) : nil
+    }
+
+    /// A list of parameter names (`ProfileParameter`), each at most once.
+    func readParameterNames(_ item: ConfigItem) -> [String]? {
+        guard case .sequence(let sequence) = item.node else {
+            error(item, "expected a list of parameter names (\(ProfileParameter.names.joined(separator: ", "))), "
+                + "found \(item.kindDescription)")
+            return nil
+        }
+        var names: [String] = []
+        var valid = true
+        for (index, node) in sequence.enumerated() {
+            let element = ConfigItem(node: node, path: "\(item.path)[\(index)]")
+            guard let text = text(element) else { valid = false; continue }
+            let name = text.value.trimmingCharacters(in: .whitespaces)
+            guard ProfileParameter(rawValue: name) != nil else {
+                var message = "unknown parameter \(text.display) (valid: \(ProfileParameter.names.joined(separator: ", ")))"
+                if let suggestion = Self.closest(to: name, among: ProfileParameter.names) {
+                    message += "; did you mean '\(suggestion)'?"
+                }
+                error(element, message)
+                valid = false
+                continue
+            }
+            if names.contains(name) {
+                error(element, "parameter '\(name)' is listed twice")
+                valid = false
+                continue
+            }
+            names.append(name)
+        }
+        return valid ? names : nil
     }
 
     // MARK: - tenants
 
     func readTenant(
-        name: String, _ item: ConfigItem, defaults: FleetTenantSettings, shutdownTimeout: Duration
+        name: String, _ item: ConfigItem, defaults: FleetTenantSettings, shutdownTimeout: Duration,
+        stateDir: String
     ) -> (TenantConfig?, listen: (ListenAddress, ConfigItem)?) {
         var valid = Self.isValidTenantName(name)
         if !valid {
@@ -68,7 +215,9 @@ extension FleetFileReader {
             healthCheckInterval: settings.healthCheckInterval, maxAttempts: settings.maxAttempts,
             connectTimeout: settings.connectTimeout, requestTimeout: settings.requestTimeout,
             maxBodySize: settings.maxBodySize, models: settings.models, grazieAgent: settings.grazieAgent,
-            keepaliveInterval: settings.keepaliveInterval, shutdownTimeout: shutdownTimeout)
+            keepaliveInterval: settings.keepaliveInterval, shutdownTimeout: shutdownTimeout,
+            profileParameters: settings.profileParameters, accountURL: settings.accountURL,
+            outboundProxy: settings.outboundProxy, stateDir: stateDir)
         return (tenant, listenAddress)
     }
 

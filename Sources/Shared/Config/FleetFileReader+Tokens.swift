@@ -56,17 +56,23 @@ extension FleetFileReader {
             description: description)
     }
 
-    static let tokenSourceRule = "a token has exactly one of 'jwt', 'jwt_file', or 'license_id' + 'authorization'"
+    static let tokenSourceRule = "a token has exactly one of 'jwt', 'jwt_file', or 'license_id' with one of "
+        + "'authorization', 'refresh_token' or 'refresh_token_file'"
+    static let licenseCredentialKeys = ["authorization", "refresh_token", "refresh_token_file"]
 
     func readTokenSource(_ f: ConfigFields, token: ConfigItem) -> TokenSource? {
-        let license = [f["license_id"].map { ("license_id", $0) }, f["authorization"].map { ("authorization", $0) }]
-            .compactMap { $0 }
-            .min { $0.1.keyPosition.line < $1.1.keyPosition.line }
+        func byPosition(_ a: (key: String, item: ConfigItem), _ b: (key: String, item: ConfigItem)) -> Bool {
+            (a.item.keyPosition.line, a.item.keyPosition.column) < (b.item.keyPosition.line, b.item.keyPosition.column)
+        }
+        // The license keys count as one kind of credential, placed at the first of them.
+        let licenseKeys = (["license_id"] + Self.licenseCredentialKeys)
+            .compactMap { key in f[key].map { (key: key, item: $0) } }
+            .sorted(by: byPosition)
         let kinds: [(key: String, item: ConfigItem)] = [
-            f["jwt"].map { ("jwt", $0) }, f["jwt_file"].map { ("jwt_file", $0) }, license,
+            f["jwt"].map { ("jwt", $0) }, f["jwt_file"].map { ("jwt_file", $0) }, licenseKeys.first,
         ]
         .compactMap { $0 }
-        .sorted { ($0.1.keyPosition.line, $0.1.keyPosition.column) < ($1.1.keyPosition.line, $1.1.keyPosition.column) }
+        .sorted(by: byPosition)
 
         guard let chosen = kinds.first else {
             error(token.path, at: token.keyPosition, "missing the credential: \(Self.tokenSourceRule)")
@@ -82,26 +88,45 @@ extension FleetFileReader {
             sources.append(readSecret(i, what: "jwt").map { .jwt($0) })
         }
         if let i = f["jwt_file"] {
-            sources.append(readJWTFile(i).map { .jwt($0) })
+            sources.append(readSecretFile(i, key: "jwt_file", what: "the JWT").map { .jwt($0) })
         }
-        let id = f["license_id"]
-        let authorization = f["authorization"]
-        if let id, authorization == nil {
-            error(id.path, at: id.keyPosition, "'license_id' needs 'authorization' too")
-        } else if let authorization, id == nil {
-            error(authorization.path, at: authorization.keyPosition, "'authorization' needs 'license_id' too")
-        }
-        if id != nil || authorization != nil {
-            let idValue = id.flatMap { readSecret($0, what: "license_id") }
-            let authorizationValue = authorization.flatMap { readSecret($0, what: "authorization") }
-            if let idValue, let authorizationValue {
-                sources.append(.license(id: idValue, authorization: authorizationValue))
-            } else {
-                sources.append(nil)
-            }
-        }
+        if !licenseKeys.isEmpty { sources.append(readLicenseSource(f)) }
         guard kinds.count == 1, sources.count == 1 else { return nil }
         return sources[0]
+    }
+
+    /// `license_id` with exactly one of `authorization`, `refresh_token`, `refresh_token_file`.
+    private func readLicenseSource(_ f: ConfigFields) -> TokenSource? {
+        let id = f["license_id"]
+        let credentials = Self.licenseCredentialKeys
+            .compactMap { key in f[key].map { (key: key, item: $0) } }
+            .sorted { ($0.item.keyPosition.line, $0.item.keyPosition.column) < ($1.item.keyPosition.line, $1.item.keyPosition.column) }
+        guard let id else {
+            for credential in credentials {
+                error(credential.item.path, at: credential.item.keyPosition, "'\(credential.key)' needs 'license_id' too")
+            }
+            return nil
+        }
+        guard let credential = credentials.first else {
+            error(id.path, at: id.keyPosition, "'license_id' needs 'authorization', 'refresh_token' or 'refresh_token_file' too")
+            return nil
+        }
+        for extra in credentials.dropFirst() {
+            error(extra.item.path, at: extra.item.keyPosition,
+                  "'\(extra.key)' cannot be combined with '\(credential.key)' (a license token has one of "
+                    + "'authorization', 'refresh_token' or 'refresh_token_file')")
+        }
+        let idValue = readSecret(id, what: "license_id")
+        let value: String?
+        switch credential.key {
+        case "authorization": value = readSecret(credential.item, what: "authorization")
+        case "refresh_token": value = readSecret(credential.item, what: "refresh_token")
+        default: value = readSecretFile(credential.item, key: "refresh_token_file", what: "the refresh token")
+        }
+        guard credentials.count == 1, let idValue, let value else { return nil }
+        return credential.key == "authorization"
+            ? .license(id: idValue, authorization: value)
+            : .licenseRefresh(id: idValue, refreshToken: value)
     }
 
     /// A secret scalar, trimmed; reported (never quoted) when empty or malformed.
@@ -115,19 +140,20 @@ extension FleetFileReader {
         return value
     }
 
-    func readJWTFile(_ item: ConfigItem) -> String? {
+    /// A file holding one secret (`jwt_file`, `refresh_token_file`), trimmed.
+    func readSecretFile(_ item: ConfigItem, key: String, what: String) -> String? {
         guard let (path, display) = path(item),
-              let contents = readFile(item, path: path, display: display, what: "jwt_file") else { return nil }
-        let jwt = contents.trimmingCharacters(in: .whitespacesAndNewlines)
-        if jwt.isEmpty {
-            error(item, "jwt_file \(display) is empty")
+              let contents = readFile(item, path: path, display: display, what: key) else { return nil }
+        let secret = contents.trimmingCharacters(in: .whitespacesAndNewlines)
+        if secret.isEmpty {
+            error(item, "\(key) \(display) is empty")
             return nil
         }
-        if let problem = Self.secretProblem(jwt, what: "the JWT in jwt_file \(display)") {
+        if let problem = Self.secretProblem(secret, what: "\(what) in \(key) \(display)") {
             error(item, problem)
             return nil
         }
-        return jwt
+        return secret
     }
 
     func readFile(_ item: ConfigItem, path: String, display: String, what: String) -> String? {

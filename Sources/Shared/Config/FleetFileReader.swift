@@ -16,8 +16,11 @@ struct FleetTenantSettings {
     var requestTimeout = TenantDefaults.requestTimeout
     var maxBodySize = TenantDefaults.maxBodySize
     var models: [String: String] = [:]
+    var profileParameters: [String: [String]] = [:]
     var grazieAgent: String?
     var keepaliveInterval = TenantDefaults.keepaliveInterval
+    var accountURL = TenantDefaults.accountURL
+    var outboundProxy: String?
 }
 
 /// A node of the file with its key path and position.
@@ -184,7 +187,8 @@ final class FleetFileReader {
             }
             for entry in tenantFields?.entries ?? [] {
                 let (tenant, listen) = readTenant(
-                    name: entry.key, entry.item, defaults: defaults, shutdownTimeout: supervisor.shutdownTimeout)
+                    name: entry.key, entry.item, defaults: defaults, shutdownTimeout: supervisor.shutdownTimeout,
+                    stateDir: supervisor.stateDir)
                 guard !entry.isDuplicate else { continue }
                 if let (address, listenItem) = listen {
                     if let other = listeners.first(where: { $0.address.conflicts(with: address) }) {

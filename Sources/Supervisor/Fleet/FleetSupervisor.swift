@@ -693,7 +693,7 @@ actor FleetSupervisor {
     static func fingerprint(of source: TokenSource) -> String {
         switch source {
         case .jwt(let jwt): return Shared.fingerprint(jwt)
-        case .license(let id, _): return "license " + Shared.fingerprint(id)
+        case .license(let id, _), .licenseRefresh(let id, _): return "license " + Shared.fingerprint(id)
         }
     }
 

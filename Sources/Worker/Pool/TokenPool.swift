@@ -11,6 +11,8 @@ struct TokenKey: Hashable, Sendable {
         switch source {
         case .jwt(let jwt): raw = "jwt:" + jwt
         case .license(let id, let authorization): raw = "license:" + id + "\u{0}" + authorization
+        // The configured refresh token: a rotated one does not change which token this is.
+        case .licenseRefresh(let id, let refreshToken): raw = "license-refresh:" + id + "\u{0}" + refreshToken
         }
     }
 }
@@ -69,8 +71,10 @@ final class TokenPool: Sendable {
         var refreshedAfterUnauthorized = false
 
         var isLicense: Bool {
-            if case .license = config.source { return true }
-            return false
+            switch config.source {
+            case .jwt: return false
+            case .license, .licenseRefresh: return true
+            }
         }
     }
 

@@ -149,6 +149,8 @@ enum SeedSettings {
         }
 
         var tenant = TenantConfig(name: "default", listen: ListenAddress(host: "0.0.0.0", port: 8080), apiKeys: [], tokens: [])
+        // The standalone worker keeps its state (rotated refresh tokens) in ./state.
+        tenant.stateDir = ConfigPaths.resolve(SupervisorDefaults.stateDir, against: directory)
 
         // Defaults ← file.
         if let file {

@@ -17,18 +17,33 @@ final class UpstreamClient: Sendable {
     let apiVersion: APIVersion
     let agent: String
     let requestTimeout: TimeAmount
+    /// JetBrains Account OAuth base URL (refresh-token exchange).
+    let accountURL: String
 
-    init(baseURL: String, apiVersion: APIVersion, agent: String?, connectTimeout: Duration, requestTimeout: Duration) {
+    /// `outboundProxy` (`http://[user:password@]host:port`, validated by the config loader)
+    /// carries every call of this client, OAuth included, through an HTTP CONNECT tunnel.
+    init(
+        baseURL: String, apiVersion: APIVersion, agent: String?, connectTimeout: Duration, requestTimeout: Duration,
+        accountURL: String = TenantDefaults.accountURL, outboundProxy: String? = nil
+    ) {
         var configuration = HTTPClient.Configuration(
             timeout: .init(connect: TimeAmount(connectTimeout)),
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 2048)
         )
         configuration.httpVersion = .automatic
+        configuration.proxy = outboundProxy.flatMap(OutboundProxy.init(parsing:)).map(Self.proxyConfiguration)
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.accountURL = accountURL.hasSuffix("/") ? String(accountURL.dropLast()) : accountURL
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiVersion = apiVersion
         self.agent = agent ?? Self.defaultAgent
         self.requestTimeout = TimeAmount(requestTimeout)
+    }
+
+    static func proxyConfiguration(_ proxy: OutboundProxy) -> HTTPClient.Configuration.Proxy {
+        .server(
+            host: proxy.host, port: proxy.port,
+            authorization: proxy.basicCredentials.map { .basic(username: $0.username, password: $0.password) })
     }
 
     func shutdown() async {
@@ -93,11 +108,8 @@ final class UpstreamClient: Sendable {
         case unreadable
     }
 
-    struct LicenseError: Error, CustomStringConvertible {
-        var description: String
-    }
-
     /// Fetches a JWT for a license: `POST /auth/jetbrains-jwt/provide-access/license/v2`.
+    /// Throws `LicenseError` (with the status for a non-200 answer).
     func licenseJWT(licenseID: String, authorization: String) async throws -> String {
         struct Body: Encodable { var licenseId: String }
         let body = try JSONEncoder().encode(Body(licenseId: licenseID))
@@ -106,15 +118,21 @@ final class UpstreamClient: Sendable {
         request.headers.add(name: "Accept", value: "application/json")
         let response = try await http.execute(request, deadline: .now() + min(requestTimeout, .seconds(30)))
         let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
-        guard response.status == .ok else {
-            throw LicenseError(description: "license endpoint answered \(response.status.code)")
-        }
-        guard let json = JSONValue(parsing: text) else { throw LicenseError(description: "license endpoint answered no JSON") }
-        let state = json["state"]?.stringValue ?? "unknown"
-        guard state == "PAID", let token = json["token"]?.stringValue, !token.isEmpty else {
-            throw LicenseError(description: "license state is \(state)")
-        }
-        return token
+        return try LicenseAnswer.parse(status: Int(response.status.code), body: text)
+    }
+
+    /// Exchanges a refresh token for an id token: `POST <account_url>/api/rest/oauth2/token`.
+    /// Throws `OAuthError` for a refusal or an unusable answer.
+    func exchangeRefreshToken(_ refreshToken: String) async throws -> OAuthTokenAnswer {
+        var request = HTTPClientRequest(url: accountURL + OAuthToken.path)
+        request.method = .POST
+        request.headers.add(name: "User-Agent", value: "ktor-client")
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "Accept", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: OAuthToken.formBody(refreshToken: refreshToken)))
+        let response = try await http.execute(request, deadline: .now() + min(requestTimeout, .seconds(30)))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        return try OAuthToken.parse(status: Int(response.status.code), body: text)
     }
 
     static func retryAfter(_ headers: HTTPHeaders) -> TimeInterval? {
