@@ -56,8 +56,8 @@ struct ConfigExampleFileTests {
         #expect(teamB.strategy == .leastBusy)
         #expect(teamB.apiKeys == ["sk-team-b-one", "sk-team-b-two"])
         #expect(teamB.requestTimeout == .seconds(300))
-        #expect(teamB.models["my-fast"] == "openai-gpt4.1-mini")
-        #expect(teamB.models["my-claude"] == "anthropic-claude-4-sonnet")
+        #expect(teamB.models["my-fast"] == "google-gemini-3-0-flash")
+        #expect(teamB.models["my-claude"] == "anthropic-claude-4-6-sonnet")
         #expect(teamB.tokens.first?.source
             == .license(id: "license-b-0123456789", authorization: "authorization-b-0123456789"))
         #expect(teamB.tokens.map(\.source).last

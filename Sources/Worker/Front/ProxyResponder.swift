@@ -100,7 +100,7 @@ struct ProxyResponder: HTTPResponder {
         let settings = runtime.settings
         let translation: Translation
         do {
-            translation = try ChatTranslator(apiVersion: settings.apiVersion, parameterOverrides: [:])
+            translation = try ChatTranslator(apiVersion: settings.apiVersion, parameterOverrides: settings.profileParameters)
                 .translate(body, profile: profile)
         } catch {
             throw APIError.invalidRequest(error.message, code: "invalid_messages", param: error.param)

@@ -1,21 +1,8 @@
 import Shared
 
-/// A request parameter the upstream takes, by its `llm.parameters.*` key.
-enum UpstreamParameter: String, Sendable, CaseIterable, Hashable {
-    case temperature
-    case topP = "top-p"
-    case topK = "top-k"
-    case length
-    case stopToken = "stop-token"
-    case seed
-    case responseFormat = "response-format"
-    case reasoningEffort = "reasoning-effort"
-    case thinkingBudget = "thinking-budget"
-    case verbosity
-    case parallelToolCalls = "parallel-tool-calls"
-
-    var fqdn: String { "llm.parameters." + rawValue }
-}
+/// A request parameter the upstream takes, by its `llm.parameters.*` key (the names a tenant's
+/// `models` entries use too).
+typealias UpstreamParameter = ProfileParameter
 
 /// Which parameters each profile family takes, after JetBrains' own JavaScript client's table
 /// (the protocol page): the service answers 400 to a parameter a profile does not support, so a
