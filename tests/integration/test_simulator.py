@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from harness import (
+    CHAT_V7_PATH,
     CHAT_V8_PATH,
     QUOTA_PATH,
     Simulator,
@@ -90,12 +91,15 @@ def test_v8_text_answer_event_shapes(simulator: Simulator) -> None:
     assert content_text(events) == "!dlrow ,olleH"
     pieces = [e["content"] for e in events[:4]]
     assert max(map(len, pieces)) - min(map(len, pieces)) <= 1
-    assert events[4] == {"type": "FinishMetadata", "reason": "stop"}
+    assert events[4] == {"type": "FinishMetadata", "reason": "stop", "event_type": "data"}
+    assert all(e["event_type"] == "data" for e in events)
     quota = events[5]
     assert quota["spent"] == {"amount": "1"}
     assert float(quota["updated"]["current"]["amount"]) == 1.0
     assert float(quota["updated"]["maximum"]["amount"]) == 1000.0
-    assert iso(quota["updated"]["until"]) > datetime.now(timezone.utc)
+    # by default `until` is a JSON number, epoch milliseconds (JetBrains' own client)
+    until = quota["updated"]["until"]
+    assert type(until) is int and until > time.time() * 1000
 
 
 def test_stream_ends_with_data_end_and_events_are_single_lines(simulator: Simulator) -> None:
@@ -211,8 +215,9 @@ def test_v8_tool_call_for_named_tool(simulator: Simulator) -> None:
     assert json.loads(calls[0]["arguments"]) == {"query": message}
     tool_events = [e for e in events if e["type"] == "ToolCall"]
     assert len(tool_events) >= 2
-    assert set(tool_events[0]) == {"type", "id", "name", "content"}
-    assert all(set(e) == {"type", "content"} for e in tool_events[1:])
+    assert set(tool_events[0]) == {"type", "id", "name", "content", "parallelToolIndex", "event_type"}
+    assert all(set(e) == {"type", "content", "parallelToolIndex", "event_type"} for e in tool_events[1:])
+    assert all(e["parallelToolIndex"] == 0 for e in tool_events)
     assert finish_reason(events) == "tool_call"
     assert "Content" not in types_of(events)
     assert types_of(events)[-2:] == ["FinishMetadata", "QuotaMetadata"]
@@ -290,12 +295,14 @@ def test_quota_endpoint_new_format_spends_nothing(simulator: Simulator) -> None:
         response = simulator.quota(JWT)
         assert response.status_code == 200
         body = response.json()
+        assert set(body) == {"current"}
+        until = body["current"].pop("until")
         assert body["current"] == {"current": {"amount": "12.0"}, "maximum": {"amount": "1000.0"}}
-        assert iso(body["until"]) > datetime.now(timezone.utc)
+        assert type(until) is int and until > time.time() * 1000
     events = events_of(simulator.chat(JWT, chat_body_v8("x")))
     assert events[-1]["updated"]["current"]["amount"] == "13.0"
     assert simulator.quota(JWT).json()["current"]["current"]["amount"] == "13.0"
-    assert simulator.stats()["by_jwt"][JWT] == {"chat": 1, "quota": 4}
+    assert simulator.stats()["by_jwt"][JWT] == {"chat": 1, "quota": 4, "profiles": 0}
 
 
 def test_quota_endpoint_old_format(start_simulator) -> None:
@@ -312,7 +319,7 @@ def test_quota_until_is_reported_and_resets(simulator: Simulator) -> None:
     simulator.set_jwt(JWT, quota_current=5, quota_maximum=5, until=soon)
     response = simulator.chat(JWT, chat_body_v8("x"))
     assert response.status_code == 477
-    assert simulator.quota(JWT).json()["until"] == soon
+    assert simulator.quota(JWT).json()["current"]["until"] == int(iso(soon).timestamp() * 1000)
     # once `until` has passed the quota starts over
     wait_until(lambda: simulator.chat(JWT, chat_body_v8("x")).status_code == 200, timeout=5, message="quota reset")
 
@@ -350,6 +357,7 @@ def test_quota_exhaustion_gives_477(simulator: Simulator) -> None:
     assert response.status_code == 477
     assert response.json()["error"] == "quota_exhausted"
     quota = simulator.quota(JWT).json()["current"]
+    quota.pop("until")
     assert quota == {"current": {"amount": "2.0"}, "maximum": {"amount": "2.0"}}
 
 
@@ -402,7 +410,7 @@ def test_license_minting(simulator: Simulator) -> None:
 
 def test_license_refusals_and_states(simulator: Simulator) -> None:
     simulator.add_license("L-1", "secret-1")
-    simulator.add_license("L-trial", "secret-2", state="TRIAL_EXPIRED")
+    simulator.add_license("L-trial", "secret-2", state="TRIAL_EXPIRED", issue_token=False)
     assert simulator.license("L-1", "wrong").status_code == 401
     assert simulator.license("L-unknown", "secret-1").status_code == 401
     assert simulator.client.post("/auth/jetbrains-jwt/provide-access/license/v2", json={"licenseId": "L-1"}).status_code == 401
@@ -593,8 +601,9 @@ def test_stats_and_recorded_requests(simulator: Simulator) -> None:
     simulator.chat("a", chat_body_v8("third"))
 
     stats = simulator.stats()
-    assert stats["totals"] == {"chat": 3, "quota": 1, "license": 1}
-    assert stats["by_jwt"] == {"a": {"chat": 2, "quota": 1}, "b": {"chat": 1, "quota": 0}}
+    assert stats["totals"] == {"chat": 3, "quota": 1, "license": 1, "profiles": 0, "oauth": 0}
+    assert stats["by_jwt"] == {"a": {"chat": 2, "quota": 1, "profiles": 0}, "b": {"chat": 1, "quota": 0, "profiles": 0}}
+    assert stats["by_path"] == {CHAT_V8_PATH: 2, CHAT_V7_PATH: 1}
     assert stats["by_license"] == {"L-1": 1}
     assert stats["in_flight"] == 0
     assert stats["faults_applied"] == {"status": 1}
@@ -644,7 +653,10 @@ def test_recorded_requests_keep_the_last_200(simulator: Simulator) -> None:
 
 def test_malformed_chat_is_recorded_with_null_body(simulator: Simulator) -> None:
     simulator.chat(JWT, "{broken")
-    assert simulator.requests() == [{"jwt": JWT, "path": CHAT_V8_PATH, "api_version": "v8", "body": None}]
+    recorded = simulator.requests()
+    assert len(recorded) == 1
+    assert recorded[0].pop("headers")["accept"] == "text/event-stream"
+    assert recorded == [{"jwt": JWT, "path": CHAT_V8_PATH, "endpoint": "chat", "api_version": "v8", "body": None}]
 
 
 def test_reset_keeps_jwts_and_licenses(simulator: Simulator) -> None:
@@ -656,7 +668,7 @@ def test_reset_keeps_jwts_and_licenses(simulator: Simulator) -> None:
     assert simulator.faults() == []
     assert simulator.requests() == []
     stats = simulator.stats()
-    assert stats["totals"] == {"chat": 0, "quota": 0, "license": 0}
+    assert stats["totals"] == {"chat": 0, "quota": 0, "license": 0, "profiles": 0, "oauth": 0}
     assert stats["by_jwt"] == {} and stats["faults_applied"] == {}
     assert simulator.chat(JWT, chat_body_v8("a")).status_code == 200
     assert simulator.chat("unknown", chat_body_v8("a")).status_code == 401
@@ -678,3 +690,4 @@ def test_concurrent_chats(simulator: Simulator) -> None:
         answers = list(pool.map(one, range(32)))
     assert answers == [f"n{i}"[::-1] for i in range(32)]
     assert simulator.quota(JWT).json()["current"]["current"]["amount"] == "32.0"
+
