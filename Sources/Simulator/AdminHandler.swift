@@ -3,7 +3,8 @@ import Logging
 import NIOHTTP1
 import Shared
 
-/// The test harness's API under `/_sim/`: faults, JWTs, licenses, stats, recorded requests.
+/// The test harness's API under `/_sim/`: faults, JWTs, licenses, protocol settings, profiles,
+/// OAuth refresh tokens, stats, recorded requests.
 struct AdminHandler: Sendable {
     let state: SimulatorState
     let logger: Logger
@@ -42,6 +43,31 @@ struct AdminHandler: Sendable {
         case (.POST, "licenses", 1):
             state.setLicense(try license(try body(request)))
             return (.ok, ["ok": true])
+        case (.GET, "protocol", 1):
+            return (.ok, state.protocolSettings.json)
+        case (.POST, "protocol", 1):
+            let settings = try state.updateProtocol(try body(request))
+            logger.info("protocol settings", metadata: ["settings": "\(settings.json.text)"])
+            return (.ok, settings.json)
+        case (.GET, "profiles", 1):
+            return (.ok, ["profiles": .array(state.profiles.map(SimJSON.string))])
+        case (.POST, "profiles", 1):
+            let json = try body(request)
+            guard let list = json["profiles"]?.arrayValue else { throw AdminError("missing array 'profiles'") }
+            let ids = try list.map { item throws(AdminError) -> String in
+                guard let id = item.stringValue, !id.isEmpty else { throw AdminError("'profiles' must be non-empty strings") }
+                return id
+            }
+            state.setProfiles(ids)
+            return (.ok, ["profiles": .array(ids.map(SimJSON.string))])
+        case (.GET, "parameters", 1):
+            guard let profile = request.query["profile"] else { throw AdminError("missing query parameter 'profile'") }
+            let family = ParameterFamily.of(profile: profile)
+            return (.ok, ["profile": .string(profile), "family": .string(family.rawValue), "parameters": .array(family.acceptedFQDNs.map(SimJSON.string))])
+        case (.POST, "oauth", 1):
+            return (.ok, ["id": .string(try registerRefreshToken(try body(request)))])
+        case (.GET, "oauth", 1):
+            return (.ok, oauthJSON())
         case (.GET, "stats", 1):
             return (.ok, statsJSON())
         case (.GET, "requests", 1):
@@ -53,7 +79,9 @@ struct AdminHandler: Sendable {
             let recorded = state.recorded(last: last).map { r -> SimJSON in
                 [
                     "jwt": r.jwt.map(SimJSON.string) ?? .null, "path": .string(r.path),
+                    "endpoint": .string(ChatRoute(path: r.path)?.kind ?? "chat"),
                     "api_version": .string(r.version.rawValue), "body": r.body,
+                    "headers": .object(r.headers.mapValues(SimJSON.string)),
                 ]
             }
             return (.ok, ["requests": .array(recorded)])
@@ -74,7 +102,8 @@ struct AdminHandler: Sendable {
         return json
     }
 
-    /// `{"jwt", "valid"?, "quota_current"?, "quota_maximum"?, "until"?}`
+    /// `{"jwt", "valid"?, "quota_current"?, "quota_maximum"?, "topup_current"?, "topup_maximum"?,
+    /// "until"?}` (`until`: an ISO 8601 date or epoch milliseconds; null: no reset)
     private func setJWT(_ json: SimJSON) throws(AdminError) {
         guard let jwt = json["jwt"]?.stringValue, !jwt.isEmpty else { throw AdminError("missing string 'jwt'") }
         var until: Date??
@@ -82,16 +111,20 @@ struct AdminHandler: Sendable {
         case nil: until = nil
         case .null?: until = .some(nil)
         case .string(let text)?:
-            guard let date = ISODate.parse(text) else { throw AdminError("'until' must be an ISO 8601 date") }
+            guard let date = ISODate.parse(text) else { throw AdminError("'until' must be an ISO 8601 date or epoch milliseconds") }
             until = .some(date)
-        default: throw AdminError("'until' must be an ISO 8601 date")
+        case .int(let ms)?:
+            until = .some(Date(timeIntervalSince1970: Double(ms) / 1000))
+        case .double(let ms)?:
+            until = .some(Date(timeIntervalSince1970: ms / 1000))
+        default: throw AdminError("'until' must be an ISO 8601 date or epoch milliseconds")
         }
         let valid = json["valid"]
         if let valid, valid.boolValue == nil { throw AdminError("'valid' must be a boolean") }
         state.setJWT(
             jwt, valid: valid?.boolValue,
             quotaCurrent: try number(json, "quota_current"), quotaMaximum: try number(json, "quota_maximum"),
-            until: until
+            until: until, topUpCurrent: try number(json, "topup_current"), topUpMaximum: try number(json, "topup_maximum")
         )
     }
 
@@ -101,10 +134,15 @@ struct AdminHandler: Sendable {
         return number
     }
 
-    /// `{"license_id", "authorization", "state"?, "jwt_ttl_s"?}`
+    /// `{"license_id", "authorization"?, "state"?, "jwt_ttl_s"?, "issue_token"?}`
+    /// (no `authorization`: only OAuth id tokens minted for the license are accepted)
     private func license(_ json: SimJSON) throws(AdminError) -> LicenseRecord {
         guard let id = json["license_id"]?.stringValue else { throw AdminError("missing string 'license_id'") }
-        guard let authorization = json["authorization"]?.stringValue else { throw AdminError("missing string 'authorization'") }
+        var authorization: String?
+        if let value = json["authorization"], !value.isNull {
+            guard let text = value.stringValue else { throw AdminError("'authorization' must be a string") }
+            authorization = text
+        }
         var license = LicenseRecord(id: id, authorization: authorization)
         if let state = json["state"], !state.isNull {
             guard let text = state.stringValue else { throw AdminError("'state' must be a string") }
@@ -114,7 +152,58 @@ struct AdminHandler: Sendable {
             guard let seconds = ttl.intValue else { throw AdminError("'jwt_ttl_s' must be an integer") }
             license.jwtTTLSeconds = seconds
         }
+        if let issue = json["issue_token"], !issue.isNull {
+            guard let bool = issue.boolValue else { throw AdminError("'issue_token' must be a boolean") }
+            license.issueToken = bool
+        }
         return license
+    }
+
+    /// `{"refresh_token", "license_id"?, "id_token_ttl_s"? (3600), "rotate"? (true)}` → record id.
+    private func registerRefreshToken(_ json: SimJSON) throws(AdminError) -> String {
+        guard let token = json["refresh_token"]?.stringValue, !token.isEmpty else {
+            throw AdminError("missing string 'refresh_token'")
+        }
+        var licenseID: String?
+        if let value = json["license_id"], !value.isNull {
+            guard let text = value.stringValue else { throw AdminError("'license_id' must be a string") }
+            licenseID = text
+        }
+        var ttl = 3600
+        if let value = json["id_token_ttl_s"], !value.isNull {
+            guard let seconds = value.intValue, seconds >= 0 else { throw AdminError("'id_token_ttl_s' must be an integer >= 0") }
+            ttl = seconds
+        }
+        var rotate = true
+        if let value = json["rotate"], !value.isNull {
+            guard let bool = value.boolValue else { throw AdminError("'rotate' must be a boolean") }
+            rotate = bool
+        }
+        let id = state.registerRefreshToken(token, licenseID: licenseID, idTokenTTLSeconds: ttl, rotate: rotate)
+        logger.info("refresh token registered", metadata: ["refresh_token": "\(id)", "license": "\(licenseID ?? "-")"])
+        return id
+    }
+
+    /// The refresh tokens without their secrets: `{"refresh_tokens": [{"id", "license_id",
+    /// "valid", "uses", "rejected_uses", "rotate", "id_token_ttl_s", "rotated_from",
+    /// "replaced_by"}], "valid_count", "used_count", "id_tokens_issued"}`.
+    private func oauthJSON() -> SimJSON {
+        let records = state.refreshTokens()
+        let list = records.map { r -> SimJSON in
+            [
+                "id": .string(r.id), "license_id": r.licenseID.map(SimJSON.string) ?? .null,
+                "valid": .bool(r.valid), "uses": .int(r.uses), "rejected_uses": .int(r.rejectedUses),
+                "rotate": .bool(r.rotate), "id_token_ttl_s": .int(r.idTokenTTLSeconds),
+                "rotated_from": r.rotatedFrom.map(SimJSON.string) ?? .null,
+                "replaced_by": r.replacedBy.map(SimJSON.string) ?? .null,
+            ]
+        }
+        return [
+            "refresh_tokens": .array(list),
+            "valid_count": .int(records.filter(\.valid).count),
+            "used_count": .int(records.filter { $0.uses > 0 }.count),
+            "id_tokens_issued": .int(state.idTokenCount()),
+        ]
     }
 
     private func statsJSON() -> SimJSON {
@@ -124,7 +213,8 @@ struct AdminHandler: Sendable {
         }
         return [
             "totals": counts(stats.totals, Endpoint.allCases),
-            "by_jwt": .object(stats.byJWT.mapValues { counts($0, [.chat, .quota]) }),
+            "by_jwt": .object(stats.byJWT.mapValues { counts($0, [.chat, .quota, .profiles]) }),
+            "by_path": .object(stats.byPath.mapValues(SimJSON.int)),
             "by_license": .object(stats.byLicense.mapValues(SimJSON.int)),
             "in_flight": .int(inFlight),
             "faults_applied": .object(
@@ -137,6 +227,7 @@ struct AdminHandler: Sendable {
         let records = state.jwtRecords().mapValues { r -> SimJSON in
             [
                 "valid": .bool(r.valid), "quota_current": .double(r.quotaCurrent), "quota_maximum": .double(r.quotaMaximum),
+                "topup_current": .double(r.topUpCurrent), "topup_maximum": .double(r.topUpMaximum),
                 "until": r.until.map { .string(ISODate.format($0)) } ?? .null,
                 "expires_at": r.expiresAt.map { .string(ISODate.format($0)) } ?? .null,
                 "configured": .bool(r.configured),

@@ -20,14 +20,23 @@ struct AnswerPlan: Sendable, Equatable {
 /// Turns a chat request into its answer events. Pure apart from `nextCallID`.
 ///
 /// - last message a `tool_message`/`function_message` → text `tool result: <result>`;
+/// - tools offered and the last user message has `[[parallel_tools=N]]` → N calls of the
+///   offered tools (cycling), arguments `{"index": i, "query": "<message text>"}`, whose
+///   pieces interleave (v8), finish reason `tool_call`;
 /// - tools offered and the last message is a user message mentioning `tool` or a tool's
-///   name → a call of each mentioned tool (or of the first tool), arguments
-///   `{"query": "<message text>"}`, finish reason `tool_call`;
+///   name → a call of each mentioned tool (or of the first tool), one after the other,
+///   arguments `{"query": "<message text>"}`, finish reason `tool_call`;
 /// - otherwise the last user message (markers stripped) reversed, or `[[text=…]]`.
 enum AnswerPlanner {
     static let maxChunks = 10_000
 
-    static func plan(_ request: ChatRequest, defaults: AnswerDefaults, nextCallID: () -> String) -> AnswerPlan {
+    /// Most calls `[[parallel_tools=N]]` may ask for.
+    static let maxParallelTools = 64
+
+    /// `omitSingleIndex`: a lone tool call carries no `parallelToolIndex`.
+    static func plan(
+        _ request: ChatRequest, defaults: AnswerDefaults, omitSingleIndex: Bool = false, nextCallID: () -> String
+    ) -> AnswerPlan {
         let markers = Markers(parsing: request.lastUserText)
         let chunks = min(max(markers.chunks ?? defaults.chunks, 1), maxChunks)
         let delay = max(markers.delayMs ?? defaults.chunkDelayMs, 0)
@@ -40,17 +49,27 @@ enum AnswerPlanner {
             let result = ChatRequest.text(of: message?["result"] ?? message?["content"])
             events = contentEvents("tool result: \(result)", chunks: chunks)
             reason = markers.finishLength ? "length" : "stop"
+        } else if lastType == "user_message", !request.toolNames.isEmpty, let n = markers.parallelTools, n >= 1 {
+            let count = min(n, maxParallelTools)
+            let calls = (0..<count).map { index in
+                PlannedCall(
+                    tool: request.toolNames[index % request.toolNames.count],
+                    arguments: SimJSON.object(["query": .string(markers.stripped), "index": .int(index)]).text
+                )
+            }
+            events = toolCallEvents(
+                calls, pieces: max(chunks, 2), interleaved: true, version: request.version,
+                omitSingleIndex: omitSingleIndex, nextCallID: nextCallID
+            )
+            reason = "tool_call"
         } else if lastType == "user_message", !request.toolNames.isEmpty,
             let tools = calledTools(in: markers.stripped, offered: request.toolNames)
         {
             let arguments = SimJSON.object(["query": .string(markers.stripped)]).text
-            events = []
-            for tool in tools {
-                events += toolCallEvents(
-                    tool: tool, arguments: arguments, pieces: max(chunks, 2),
-                    version: request.version, nextCallID: nextCallID
-                )
-            }
+            events = toolCallEvents(
+                tools.map { PlannedCall(tool: $0, arguments: arguments) }, pieces: max(chunks, 2), interleaved: false,
+                version: request.version, omitSingleIndex: omitSingleIndex, nextCallID: nextCallID
+            )
             reason = "tool_call"
         } else {
             let text = markers.text ?? String(markers.stripped.reversed())
@@ -105,24 +124,49 @@ enum AnswerPlanner {
         return nil
     }
 
-    /// v8: `ToolCall` with `id` and `name`, then `ToolCall` pieces with only `content`;
-    /// v7: `FunctionCall` with `name`, then pieces with `name: null`.
+    /// One tool call of an answer.
+    struct PlannedCall: Sendable, Equatable {
+        var tool: String
+        var arguments: String
+    }
+
+    /// v8: per call a `ToolCall` with `id`, `name` and `parallelToolIndex`, then pieces with
+    /// only `content` and `parallelToolIndex`; `interleaved`: piece 1 of every call, then piece
+    /// 2 of every call, … (else call after call). v7: `FunctionCall` with `name`, then pieces
+    /// with `name: null`, call after call (v7 has no index to interleave by).
     static func toolCallEvents(
-        tool: String, arguments: String, pieces: Int, version: APIVersion, nextCallID: () -> String
+        _ calls: [PlannedCall], pieces: Int, interleaved: Bool, version: APIVersion, omitSingleIndex: Bool = false,
+        nextCallID: () -> String
     ) -> [SimJSON] {
-        let parts = split(arguments, into: pieces)
+        let argumentPieces = calls.map { split($0.arguments, into: pieces) }
         switch version {
-        case .v8:
-            let id = nextCallID()
-            return parts.enumerated().map { index, part in
-                index == 0
-                    ? ["type": "ToolCall", "id": .string(id), "name": .string(tool), "content": .string(part)]
-                    : ["type": "ToolCall", "content": .string(part)]
-            }
         case .v7:
-            return parts.enumerated().map { index, part in
-                ["type": "FunctionCall", "name": index == 0 ? .string(tool) : .null, "content": .string(part)]
+            return zip(calls, argumentPieces).flatMap { call, parts in
+                parts.enumerated().map { index, part -> SimJSON in
+                    ["type": "FunctionCall", "name": index == 0 ? .string(call.tool) : .null, "content": .string(part)]
+                }
             }
+        case .v8:
+            let withIndex = !(omitSingleIndex && calls.count == 1)
+            let perCall: [[SimJSON]] = zip(calls, argumentPieces).enumerated().map { callIndex, pair in
+                let (call, parts) = pair
+                let id = nextCallID()
+                return parts.enumerated().map { index, part in
+                    var event: [String: SimJSON] = ["type": "ToolCall", "content": .string(part)]
+                    if index == 0 {
+                        event["id"] = .string(id)
+                        event["name"] = .string(call.tool)
+                    }
+                    if withIndex { event["parallelToolIndex"] = .int(callIndex) }
+                    return .object(event)
+                }
+            }
+            guard interleaved else { return perCall.flatMap { $0 } }
+            var out: [SimJSON] = []
+            for round in 0..<(perCall.map(\.count).max() ?? 0) {
+                for pieces in perCall where round < pieces.count { out.append(pieces[round]) }
+            }
+            return out
         }
     }
 }

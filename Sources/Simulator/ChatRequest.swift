@@ -1,16 +1,23 @@
-/// Which chat endpoint a request came in on.
+/// Which chat protocol version a request speaks.
 enum APIVersion: String, Sendable {
     case v7
     case v8
+}
 
-    /// The version served at `path`, or nil when the path is not a chat endpoint.
-    init?(chatPath path: String) {
-        switch path {
-        case "/user/v5/llm/chat/stream/v8": self = .v8
-        case "/user/v5/llm/chat/stream/v7": self = .v7
-        default: return nil
-        }
+/// Which streaming endpoint a chat request came in on.
+enum ChatRoute: String, Sendable {
+    case chatV7 = "/user/v5/llm/chat/stream/v7"
+    case chatV8 = "/user/v5/llm/chat/stream/v8"
+    /// Codex profiles only; same body and answer as chat v8, no tools or parameters.
+    case responses = "/user/v5/llm/responses/stream/v8"
+
+    init?(path: String) {
+        self.init(rawValue: path)
     }
+
+    var version: APIVersion { self == .chatV7 ? .v7 : .v8 }
+    /// `chat` or `responses`, as recorded.
+    var kind: String { self == .responses ? "responses" : "chat" }
 }
 
 /// Why a chat body was rejected (answered 400).
@@ -28,11 +35,20 @@ struct ChatRequest: Sendable, Equatable {
     var messages: [SimJSON]
     /// Names of the offered tools, in the order given.
     var toolNames: [String]
+    /// `profile`, nil when missing or not a string.
+    var profile: String?
+    /// Every `fqdn` in `parameters.data`, in order.
+    var parameterKeys: [String]
+    /// `parameters` is there and not empty (`null`, `{}` and `{"data": []}` count as empty).
+    var hasParameters: Bool
 
-    init(version: APIVersion, messages: [SimJSON], toolNames: [String] = []) {
+    init(version: APIVersion, messages: [SimJSON], toolNames: [String] = [], profile: String? = nil, parameterKeys: [String] = []) {
         self.version = version
         self.messages = messages
         self.toolNames = toolNames
+        self.profile = profile
+        self.parameterKeys = parameterKeys
+        self.hasParameters = !parameterKeys.isEmpty
     }
 
     init(body: SimJSON, version: APIVersion) throws(ChatRequestError) {
@@ -49,6 +65,14 @@ struct ChatRequest: Sendable, Equatable {
         self.version = version
         self.messages = messages
         self.toolNames = try Self.toolNames(in: body["parameters"])
+        self.profile = body["profile"]?.stringValue
+        let data = body["parameters"]?["data"]?.arrayValue ?? []
+        self.parameterKeys = data.compactMap { $0["fqdn"]?.stringValue }
+        switch body["parameters"] {
+        case nil, .null?: hasParameters = false
+        case .object(let members)?: hasParameters = !(members.isEmpty || (members.count == 1 && members["data"]?.arrayValue?.isEmpty == true))
+        default: hasParameters = true
+        }
     }
 
     /// Tool names from `parameters.data`: the element after an `llm.parameters.tools` (or

@@ -8,19 +8,32 @@ enum FaultPlayer {
         case handled
         /// Answer normally, cutting the connection after `dropAfter` events when set.
         case proceed(dropAfter: Int?)
+        /// Answer normally, but put an error event in the stream (`error_event`, chat only).
+        case errorEvent(Fault)
     }
 
     /// `streaming`: the endpoint answers with server-sent events (shapes `garbage`).
-    static func play(_ fault: Fault, writer: ResponseWriter, streaming: Bool) async throws -> Outcome {
+    /// `served`: the profiles in the `Unsupported model [...]` body of a `400` status fault.
+    static func play(_ fault: Fault, writer: ResponseWriter, streaming: Bool, served: [String] = []) async throws -> Outcome {
         switch fault.kind {
         case .status:
             var headers: HTTPHeaders = [:]
             if let retryAfter = fault.retryAfter { headers.add(name: "retry-after", value: String(retryAfter)) }
-            try await writer.sendError(
-                .code(fault.status), code: "injected_fault",
-                message: "injected status \(fault.status) (\(fault.id))", headers: headers
-            )
+            if let body = fault.body {
+                try await writer.sendBody(.code(fault.status), body, headers: headers)
+            } else if fault.status == 400 {
+                try await writer.sendText(.badRequest, ProfileCatalog.unsupportedModel(served), headers: headers)
+            } else if fault.status == 451 {
+                try await writer.send(.code(451), ["message": "Unavailable For Legal Reasons"], headers: headers)
+            } else {
+                try await writer.sendError(
+                    .code(fault.status), code: "injected_fault",
+                    message: "injected status \(fault.status) (\(fault.id))", headers: headers
+                )
+            }
             return .handled
+        case .errorEvent:
+            return .errorEvent(fault)
         case .delay:
             try await Task.sleep(for: .milliseconds(fault.delayMs))
             return .proceed(dropAfter: nil)

@@ -1,8 +1,12 @@
 /// Which upstream endpoint a request reached.
 enum Endpoint: String, Sendable, CaseIterable {
+    /// Chat streams: `/user/v5/llm/chat/stream/v7`, `/v8` and the Codex `/user/v5/llm/responses/stream/v8`.
     case chat
     case quota
     case license
+    case profiles
+    /// The OAuth refresh-token exchange.
+    case oauth
 }
 
 /// What an injected fault does to the request it hits.
@@ -17,6 +21,10 @@ enum FaultKind: String, Sendable, CaseIterable {
     case drop
     /// 200 with non-JSON `data:` lines (or a non-JSON body), then close.
     case garbage
+    /// Chat only: a 200 stream with `afterEvents` normal events, then
+    /// `{"event_type": "error", "error_message": message}` (plus `"type": "error"` with
+    /// `withType`), then `data: end` (unless `noEnd`).
+    case errorEvent = "error_event"
 }
 
 /// A fault registered through `POST /_sim/faults`.
@@ -31,6 +39,15 @@ struct Fault: Sendable, Equatable {
     var retryAfter: Int?
     var delayMs: Int = 0
     var afterEvents: Int = 1
+    /// `status`: the body to answer instead of the default one (JSON when it parses as JSON,
+    /// else plain text).
+    var body: String?
+    /// `error_event`: the `error_message`.
+    var message = "Internal error"
+    /// `error_event`: also carry `"type": "error"`.
+    var withType = false
+    /// `error_event`: end the stream without `data: end`.
+    var noEnd = false
     /// Applications left; nil = until cleared.
     var remaining: Int?
     /// Creation order: the newest fault wins among equals.
@@ -58,8 +75,13 @@ struct Fault: Sendable, Equatable {
         switch json["endpoint"]?.stringValue ?? "chat" {
         case "any": endpoint = nil
         case let name:
-            guard let e = Endpoint(rawValue: name) else { throw AdminError("'endpoint' must be chat, quota, license or any") }
+            guard let e = Endpoint(rawValue: name) else {
+                throw AdminError("'endpoint' must be \(Endpoint.allCases.map(\.rawValue).joined(separator: ", ")) or any")
+            }
             endpoint = e
+        }
+        if kind == .errorEvent, endpoint != .chat {
+            throw AdminError("kind 'error_event' applies to the chat endpoint only")
         }
         if kind == .status {
             guard let status = json["status"]?.intValue, (400...599).contains(status) else {
@@ -71,6 +93,10 @@ struct Fault: Sendable, Equatable {
         delayMs = try Self.optionalInt(json, "delay_ms", minimum: 0) ?? 0
         afterEvents = try Self.optionalInt(json, "after_events", minimum: 0) ?? 1
         remaining = try Self.optionalInt(json, "count", minimum: 1)
+        body = try Self.optionalString(json, "body")
+        message = try Self.optionalString(json, "message") ?? message
+        withType = try Self.optionalBool(json, "with_type") ?? false
+        noEnd = try Self.optionalBool(json, "no_end") ?? false
     }
 
     init(id: String, jwt: String? = nil, endpoint: Endpoint? = .chat, kind: FaultKind) {
@@ -86,6 +112,18 @@ struct Fault: Sendable, Equatable {
         return int
     }
 
+    private static func optionalString(_ json: SimJSON, _ key: String) throws(AdminError) -> String? {
+        guard let value = json[key], !value.isNull else { return nil }
+        guard let text = value.stringValue else { throw AdminError("'\(key)' must be a string") }
+        return text
+    }
+
+    private static func optionalBool(_ json: SimJSON, _ key: String) throws(AdminError) -> Bool? {
+        guard let value = json[key], !value.isNull else { return nil }
+        guard let bool = value.boolValue else { throw AdminError("'\(key)' must be a boolean") }
+        return bool
+    }
+
     var json: SimJSON {
         var object: [String: SimJSON] = [
             "id": .string(id), "kind": .string(kind.rawValue),
@@ -97,8 +135,14 @@ struct Fault: Sendable, Equatable {
         case .status:
             object["status"] = .int(status)
             if let retryAfter { object["retry_after"] = .int(retryAfter) }
+            if let body { object["body"] = .string(body) }
         case .delay: object["delay_ms"] = .int(delayMs)
         case .drop: object["after_events"] = .int(afterEvents)
+        case .errorEvent:
+            object["after_events"] = .int(afterEvents)
+            object["message"] = .string(message)
+            object["with_type"] = .bool(withType)
+            object["no_end"] = .bool(noEnd)
         case .hang, .garbage: break
         }
         return .object(object)

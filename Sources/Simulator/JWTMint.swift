@@ -8,15 +8,19 @@ enum JWTMint {
     }
 
     /// A standard three-part token: header `{"alg":"none","typ":"JWT"}`, payload
-    /// `{"sub", "iat", "exp", "jti"}`, and a base64url filler as signature.
-    static func mint(subject: String, ttlSeconds: Int, serial: Int, now: Date) -> Minted {
+    /// `{"sub", "iat", "exp", "jti"}`, and a base64url filler as signature. `kind` tells
+    /// license JWTs (`jwt`) and OAuth id tokens (`id-token`) apart in the filler.
+    static func mint(subject: String, ttlSeconds: Int, serial: Int, now: Date, kind: String = "jwt") -> Minted {
         let iat = Int(now.timeIntervalSince1970)
-        let exp = iat + ttlSeconds
+        // Rounded up, so a token lives at least `ttlSeconds` (a truncated `iat + ttl` could
+        // leave a 1 s token almost no time at all).
+        let exp = Int((now.timeIntervalSince1970 + Double(ttlSeconds)).rounded(.up))
         let header: SimJSON = ["alg": "none", "typ": "JWT"]
         let payload: SimJSON = [
             "sub": .string(subject), "iat": .int(iat), "exp": .int(exp), "jti": .string(String(serial)),
         ]
-        let signature = base64url(Data("jetbrains-ai-simulator-\(serial)".utf8))
+        let filler = kind == "jwt" ? "jetbrains-ai-simulator-\(serial)" : "jetbrains-ai-simulator-\(kind)-\(serial)"
+        let signature = base64url(Data(filler.utf8))
         let token = [base64url(Data(header.text.utf8)), base64url(Data(payload.text.utf8)), signature]
             .joined(separator: ".")
         return Minted(token: token, expiresAt: Date(timeIntervalSince1970: TimeInterval(exp)))

@@ -3,8 +3,10 @@ import Logging
 import Shared
 
 /// `POST /auth/jetbrains-jwt/provide-access/license/v2`: `Authorization: Bearer <authorization>`
-/// and `{"licenseId"}` → `{"state": "PAID", "token": <fresh JWT>}`, or `{"state"}` for
-/// another state; 401 for an unknown license or a wrong authorization.
+/// (the license's own, or an OAuth id token minted for it) and `{"licenseId"}` →
+/// `{"state": <state>, "token": <fresh JWT>}`, or `{"state"}` when the license does not issue
+/// tokens (`issue_token` false); 401 for an unknown license, a wrong authorization or an
+/// expired id token.
 struct LicenseHandler: Sendable {
     let state: SimulatorState
     let logger: Logger
@@ -17,9 +19,10 @@ struct LicenseHandler: Sendable {
 
         var drop = false
         if let fault = state.takeFault(for: .license, jwt: nil) {
-            switch try await FaultPlayer.play(fault, writer: writer, streaming: false) {
+            switch try await FaultPlayer.play(fault, writer: writer, streaming: false, served: state.profiles) {
             case .handled: return
             case .proceed(let after): drop = after != nil
+            case .errorEvent: break
             }
         }
         guard body?.objectValue != nil else {
@@ -28,14 +31,21 @@ struct LicenseHandler: Sendable {
         guard let licenseID else {
             return try await writer.sendError(.badRequest, code: "bad_request", message: "missing string 'licenseId'")
         }
-        guard let license = state.license(licenseID), bearer(request) == license.authorization else {
+        guard let license = state.license(licenseID) else {
             return try await writer.sendError(.unauthorized, code: "unauthorized", message: "unknown license or wrong authorization")
         }
+        switch state.authorizes(bearer(request), license: license) {
+        case .allowed: break
+        case .refused:
+            return try await writer.sendError(.unauthorized, code: "unauthorized", message: "unknown license or wrong authorization")
+        case .expired:
+            return try await writer.sendError(.unauthorized, code: "unauthorized", message: "id token expired")
+        }
         let json: SimJSON
-        if license.state == "PAID" {
+        if license.issueToken {
             let minted = state.mint(for: license)
             logger.debug("minted JWT", metadata: ["license": "\(licenseID)"])
-            json = ["state": "PAID", "token": .string(minted.token)]
+            json = ["state": .string(license.state), "token": .string(minted.token)]
         } else {
             json = ["state": .string(license.state)]
         }

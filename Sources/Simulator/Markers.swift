@@ -1,6 +1,7 @@
 /// Per-request overrides written into the last user message, e.g. `[[chunks=2]]`.
 ///
-/// Recognised: `[[chunks=N]]`, `[[delay_ms=N]]`, `[[finish=length]]`, `[[text=SOMETHING]]`.
+/// Recognised: `[[chunks=N]]`, `[[delay_ms=N]]`, `[[finish=length]]`, `[[text=SOMETHING]]`,
+/// `[[parallel_tools=N]]` (with tools offered: N parallel calls whose pieces interleave).
 /// They are removed from the text; when any was removed the rest is trimmed of surrounding
 /// whitespace. Unrecognised `[[…]]` stay in the text.
 struct Markers: Sendable, Equatable {
@@ -8,10 +9,11 @@ struct Markers: Sendable, Equatable {
     var delayMs: Int?
     var finishLength = false
     var text: String?
+    var parallelTools: Int?
     /// The message without its markers.
     var stripped: String
 
-    static let keys: Set<String> = ["chunks", "delay_ms", "finish", "text"]
+    static let keys: Set<String> = ["chunks", "delay_ms", "finish", "text", "parallel_tools"]
 
     init(parsing message: String) {
         var out = ""
@@ -28,6 +30,7 @@ struct Markers: Sendable, Equatable {
                 case "chunks": chunks = Int(value.trimmingSpaces)
                 case "delay_ms": delayMs = Int(value.trimmingSpaces)
                 case "finish": finishLength = value.trimmingSpaces == "length"
+                case "parallel_tools": parallelTools = Int(value.trimmingSpaces)
                 default: text = value
                 }
             } else {

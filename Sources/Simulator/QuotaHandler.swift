@@ -1,7 +1,7 @@
 import Logging
 import Shared
 
-/// `POST /user/v5/quota/get`: the JWT's quota, in the new or the old shape. Spends nothing.
+/// `POST /user/v5/quota/get`: the JWT's quota in the shape `quota_shape` says. Spends nothing.
 struct QuotaHandler: Sendable {
     let state: SimulatorState
     let logger: Logger
@@ -13,34 +13,50 @@ struct QuotaHandler: Sendable {
 
         var drop = false
         if let fault = state.takeFault(for: .quota, jwt: jwt) {
-            switch try await FaultPlayer.play(fault, writer: writer, streaming: false) {
+            switch try await FaultPlayer.play(fault, writer: writer, streaming: false, served: state.profiles) {
             case .handled: return
             case .proceed(let after): drop = after != nil
+            case .errorEvent: break
             }
         }
         switch state.admit(jwt, checkQuota: false, spend: false) {
         case .failure(let refused):
             try await writer.sendRefusal(refused.refusal)
         case .success(let quota):
-            let json = Self.body(quota, format: state.quotaFormat)
+            let json = Self.body(quota, settings: state.protocolSettings)
             if drop { try await FaultPlayer.sendTruncated(json, writer: writer) }
             try await writer.send(.ok, json)
         }
     }
 
-    static func body(_ quota: QuotaSnapshot, format: QuotaFormat) -> SimJSON {
-        let until = SimJSON.string(ISODate.format(quota.until))
-        switch format {
-        case .new:
+    /// The answer in the settings' shape; `until` and amounts in the settings' formats
+    /// (except the `old` shape: numbers and an ISO `until`, as the one client that shows it).
+    static func body(_ quota: QuotaSnapshot, settings: ProtocolSettings) -> SimJSON {
+        let until = settings.until(quota.until)
+        func amount(_ value: Double) -> SimJSON { ["amount": settings.amount(value)] }
+        switch settings.quotaShape {
+        case .current:
             return [
                 "current": [
-                    "current": ["amount": .string(SimJSON.format(quota.current))],
-                    "maximum": ["amount": .string(SimJSON.format(quota.maximum))],
+                    "current": amount(quota.current), "maximum": amount(quota.maximum), "until": until,
+                ]
+            ]
+        case .tariff:
+            return [
+                "tariffQuota": [
+                    "current": amount(quota.current), "maximum": amount(quota.maximum),
+                    "available": amount(quota.maximum - quota.current), "until": until,
                 ],
-                "until": until,
+                "topUpQuota": [
+                    "current": amount(quota.topUpCurrent), "maximum": amount(quota.topUpMaximum),
+                    "available": amount(quota.topUpMaximum - quota.topUpCurrent),
+                ],
             ]
         case .old:
-            return ["dailyUsed": .double(quota.current), "dailyTotal": .double(quota.maximum), "until": until]
+            return [
+                "dailyUsed": .double(quota.current), "dailyTotal": .double(quota.maximum),
+                "until": .string(ISODate.format(quota.until)),
+            ]
         }
     }
 }

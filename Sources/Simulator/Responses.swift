@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Shared
 
@@ -15,6 +16,22 @@ extension ResponseWriter {
     /// A complete JSON response.
     func send(_ status: HTTPResponseStatus, _ json: SimJSON, headers: HTTPHeaders = [:]) async throws {
         try await respond(status: status, json: json.text, headers: headers)
+    }
+
+    /// A complete plain-text response.
+    func sendText(_ status: HTTPResponseStatus, _ text: String, headers: HTTPHeaders = [:]) async throws {
+        var headers = headers
+        headers.replaceOrAdd(name: "content-type", value: "text/plain; charset=utf-8")
+        try await respond(status: status, headers: headers, body: ByteBuffer(string: text))
+    }
+
+    /// A given body: as JSON when it parses as JSON, else as plain text.
+    func sendBody(_ status: HTTPResponseStatus, _ body: String, headers: HTTPHeaders = [:]) async throws {
+        if SimJSON.parse(body) != nil {
+            try await respond(status: status, json: body, headers: headers)
+        } else {
+            try await sendText(status, body, headers: headers)
+        }
     }
 
     /// A small JSON error: `{"error": "<code>", "message": "<message>"}`.

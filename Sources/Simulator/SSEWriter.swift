@@ -34,4 +34,12 @@ struct SSEWriter {
         try await writer.write("data: end\n\n")
         try await writer.end()
     }
+
+    /// Sends an error event (not counted against `dropAfter`), then `data: end` when `end`,
+    /// then ends the response normally.
+    func finish(withError event: SimJSON, end: Bool) async throws {
+        try await writer.write("data: \(event.text)\n\n")
+        if end { try await writer.write("data: end\n\n") }
+        try await writer.end()
+    }
 }

@@ -10,20 +10,23 @@ import Glibc
 import Darwin
 #endif
 
-extension QuotaFormat: ExpressibleByArgument {}
+extension UntilFormat: ExpressibleByArgument {}
+extension AmountFormat: ExpressibleByArgument {}
+extension QuotaShape: ExpressibleByArgument {}
 
 /// `jetbrains-ai-simulator`: plays the JetBrains AI API for tests and benchmarks.
 @main
 struct SimulatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jetbrains-ai-simulator",
-        abstract: "A local stand-in for the JetBrains AI API (chat v7/v8, quota, license) with fault injection under /_sim/."
+        abstract:
+            "A local stand-in for the JetBrains AI API (chat v7/v8, responses, profiles, quota, license, OAuth) with fault injection under /_sim/."
     )
 
     @Option(help: "Address to listen on, HOST:PORT (port 0: the OS picks).")
     var listen = "127.0.0.1:0"
 
-    @Option(help: "JSON file with jwts, licenses, chunks, chunk_delay_ms, quota_format.")
+    @Option(help: "JSON file with jwts, licenses, refresh_tokens, chunks, chunk_delay_ms, protocol, profiles.")
     var config: String?
 
     @Option(name: .customLong("jwt"), help: "Accept this JWT (repeatable); once any is configured, unknown JWTs get 401.")
@@ -35,8 +38,35 @@ struct SimulatorCommand: AsyncParsableCommand {
     @Option(name: .customLong("chunk-delay-ms"), help: "Pause before each answer event, in milliseconds (default 0).")
     var chunkDelayMs: Int?
 
-    @Option(name: .customLong("quota-format"), help: "Shape of the quota answer: new or old.")
-    var quotaFormat: QuotaFormat?
+    @Option(name: .customLong("quota-format"), help: ArgumentHelp("Old name of --quota-shape: new (= current) or old.", visibility: .hidden))
+    var quotaFormat: String?
+
+    @Option(name: .customLong("until-format"), help: "How `until` is written: epoch_ms (default), iso or epoch_ms_string.")
+    var untilFormat: UntilFormat?
+
+    @Option(name: .customLong("amount-format"), help: "How quota amounts are written: string (default) or number.")
+    var amountFormat: AmountFormat?
+
+    @Option(name: .customLong("quota-shape"), help: "Shape of the quota answer: current (default), tariff or old.")
+    var quotaShape: QuotaShape?
+
+    @Flag(name: .customLong("event-type"), inversion: .prefixedNo, help: "Chat events carry \"event_type\":\"data\" (default on).")
+    var eventType: Bool?
+
+    @Flag(name: .customLong("extra-noise"), inversion: .prefixedNo, help: "Extra metadata events and unknown fields in chat streams (default off).")
+    var extraNoise: Bool?
+
+    @Flag(name: .customLong("reject-unknown-profiles"), inversion: .prefixedNo, help: "400 Unsupported model for a profile not in the list (default on).")
+    var rejectUnknownProfiles: Bool?
+
+    @Flag(name: .customLong("reject-unsupported-parameters"), inversion: .prefixedNo, help: "400 for a parameter the profile's family does not take (default on).")
+    var rejectUnsupportedParameters: Bool?
+
+    @Flag(name: .customLong("omit-parallel-index-when-single"), inversion: .prefixedNo, help: "A lone tool call carries no parallelToolIndex (default off).")
+    var omitParallelIndexWhenSingle: Bool?
+
+    @Option(name: .customLong("profiles"), help: "Comma-separated profile ids to offer (default: every chat profile on the protocol page).")
+    var profiles: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
@@ -45,6 +75,29 @@ struct SimulatorCommand: AsyncParsableCommand {
         _ = try Self.parseListen(listen)
         if let chunks, chunks < 1 { throw ValidationError("--chunks must be at least 1") }
         if let chunkDelayMs, chunkDelayMs < 0 { throw ValidationError("--chunk-delay-ms must not be negative") }
+        if let quotaFormat, QuotaShape(legacyName: quotaFormat) == nil {
+            throw ValidationError("--quota-format must be new or old")
+        }
+        if let profiles, Self.profileList(profiles).isEmpty { throw ValidationError("--profiles needs at least one profile id") }
+    }
+
+    static func profileList(_ text: String) -> [String] {
+        text.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+    }
+
+    /// The protocol settings: built-in defaults, then the config file, then the flags.
+    func protocolSettings(file: SimulatorConfig?) throws -> ProtocolSettings {
+        var settings = try file?.settings(over: ProtocolSettings()) ?? ProtocolSettings()
+        if let quotaFormat, let shape = QuotaShape(legacyName: quotaFormat) { settings.quotaShape = shape }
+        if let quotaShape { settings.quotaShape = quotaShape }
+        if let untilFormat { settings.untilFormat = untilFormat }
+        if let amountFormat { settings.amountFormat = amountFormat }
+        if let eventType { settings.eventType = eventType }
+        if let extraNoise { settings.extraNoise = extraNoise }
+        if let rejectUnknownProfiles { settings.rejectUnknownProfiles = rejectUnknownProfiles }
+        if let rejectUnsupportedParameters { settings.rejectUnsupportedParameters = rejectUnsupportedParameters }
+        if let omitParallelIndexWhenSingle { settings.omitParallelIndexWhenSingle = omitParallelIndexWhenSingle }
+        return settings
     }
 
     func run() async throws {
@@ -54,16 +107,13 @@ struct SimulatorCommand: AsyncParsableCommand {
         Self.exitOnTerminationSignals()
 
         let fileConfig = try config.map(SimulatorConfig.load(path:))
-        var format = quotaFormat ?? .new
-        if quotaFormat == nil, let name = fileConfig?.quotaFormat {
-            guard let parsed = QuotaFormat(rawValue: name) else { throw ConfigError("quota_format must be new or old") }
-            format = parsed
-        }
+        let settings = try protocolSettings(file: fileConfig)
+        let profileIDs = profiles.map(Self.profileList) ?? fileConfig?.profiles ?? ProfileCatalog.defaultIDs
         let defaults = AnswerDefaults(
             chunks: max(chunks ?? fileConfig?.chunks ?? 4, 1),
             chunkDelayMs: max(chunkDelayMs ?? fileConfig?.chunkDelayMs ?? 0, 0)
         )
-        let state = SimulatorState(defaults: defaults, quotaFormat: format)
+        let state = SimulatorState(defaults: defaults, protocolSettings: settings, profiles: profileIDs)
         try fileConfig?.apply(to: state)
         for jwt in jwts { state.setJWT(jwt) }
 
@@ -76,7 +126,13 @@ struct SimulatorCommand: AsyncParsableCommand {
         try await server.run(onBound: { address in
             let line = "Simulator listening on http://\(Self.describe(address, fallbackHost: host, fallbackPort: port))\n"
             FileHandle.standardOutput.write(Data(line.utf8))
-            logger.info("listening", metadata: ["chunks": "\(defaults.chunks)", "chunk_delay_ms": "\(defaults.chunkDelayMs)"])
+            logger.info(
+                "listening",
+                metadata: [
+                    "chunks": "\(defaults.chunks)", "chunk_delay_ms": "\(defaults.chunkDelayMs)",
+                    "protocol": "\(settings.json.text)", "profiles": "\(profileIDs.count)",
+                ]
+            )
         })
     }
 

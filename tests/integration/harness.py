@@ -15,12 +15,16 @@ Processes
 The simulator
     ``Simulator`` — ``Simulator.start(tmp_path, *args)``, ``.url`` and admin helpers
     (``fault``, ``clear_faults``, ``faults``, ``stats``, ``requests``, ``set_jwt``,
-    ``jwts``, ``add_license``, ``reset``, ``health``); ``write_config``.
+    ``jwts``, ``add_license``, ``reset``, ``health``, ``protocol``, ``set_protocol``,
+    ``profiles``, ``set_profiles``, ``add_refresh_token``, ``oauth``) and upstream calls
+    (``chat``, ``responses``, ``quota``, ``license``, ``profiles_endpoint``,
+    ``oauth_exchange``); ``write_config``.
 Upstream protocol
     Paths (``CHAT_V8_PATH`` …), ``jwt_headers``, chat body builders (``chat_body_v8``,
-    ``chat_body_v7``, message helpers, ``tool``), SSE parsing (``parse_sse``,
-    ``sse_events``, ``content_text``, ``finish_reason``, ``tool_calls_v8``,
-    ``function_calls_v7``), JWT helpers (``decode_jwt``, ``make_jwt``), ``free_port``.
+    ``chat_body_v7``, message helpers, ``tool``, ``parameter_data``), SSE parsing
+    (``parse_sse``, ``sse_events``, ``content_text``, ``finish_reason``, ``tool_calls_v8``,
+    ``tool_calls_v8_by_index``, ``function_calls_v7``), JWT helpers (``decode_jwt``,
+    ``make_jwt``), ``free_port``.
 """
 
 from __future__ import annotations
@@ -51,6 +55,9 @@ CHAT_V8_PATH = "/user/v5/llm/chat/stream/v8"
 CHAT_V7_PATH = "/user/v5/llm/chat/stream/v7"
 QUOTA_PATH = "/user/v5/quota/get"
 LICENSE_PATH = "/auth/jetbrains-jwt/provide-access/license/v2"
+RESPONSES_PATH = "/user/v5/llm/responses/stream/v8"
+PROFILES_PATH = "/user/v5/llm/profiles/v3"
+OAUTH_PATH = "/api/rest/oauth2/token"
 JWT_HEADER = "grazie-authenticate-jwt"
 
 
@@ -357,9 +364,10 @@ class Simulator(Proc):
 
     def fault(self, **kw: Any) -> str:
         """Adds a fault and returns its id. Keywords as the API: ``kind`` (status, delay, hang,
-        drop, garbage), ``jwt`` (omit for global), ``endpoint`` (chat, quota, license, any;
-        default chat), ``status``, ``retry_after``, ``delay_ms``, ``after_events``, ``count``.
-        ``None`` values are left out."""
+        drop, garbage, error_event), ``jwt`` (omit for global), ``endpoint`` (chat, quota,
+        license, profiles, oauth, any; default chat), ``status``, ``body`` (status: the body
+        instead of the default), ``retry_after``, ``delay_ms``, ``after_events``, ``count``,
+        ``message``, ``with_type``, ``no_end`` (error_event). ``None`` values are left out."""
         body = {k: v for k, v in kw.items() if v is not None}
         return self._admin("POST", "faults", json=body)["id"]
 
@@ -371,12 +379,15 @@ class Simulator(Proc):
         return self._admin("GET", "faults")["faults"]
 
     def stats(self) -> dict[str, Any]:
-        """``{"totals": {chat, quota, license}, "by_jwt": {jwt: {chat, quota}},
-        "by_license": {id: n}, "in_flight": n, "faults_applied": {kind: n}}``"""
+        """``{"totals": {chat, quota, license, profiles, oauth}, "by_jwt": {jwt: {chat, quota,
+        profiles}}, "by_path": {chat path: n}, "by_license": {id: n}, "in_flight": n,
+        "faults_applied": {kind: n}}``"""
         return self._admin("GET", "stats")
 
     def requests(self, last: int | None = None) -> list[dict[str, Any]]:
-        """Recorded chat requests ``{jwt, path, api_version, body}``, newest last."""
+        """Recorded chat requests ``{jwt, path, endpoint, api_version, body, headers}``, newest
+        last (``endpoint``: chat or responses; ``headers``: grazie-agent, user-agent, accept,
+        content-type as sent, lower-case names)."""
         params = {"last": str(last)} if last is not None else None
         return self._admin("GET", "requests", params=params)["requests"]
 
@@ -387,11 +398,21 @@ class Simulator(Proc):
         valid: bool = True,
         quota_current: float | None = None,
         quota_maximum: float | None = None,
-        until: str | None = None,
+        until: str | int | None = None,
+        topup_current: float | None = None,
+        topup_maximum: float | None = None,
     ) -> None:
-        """Adds or updates a JWT (this makes unknown JWTs get 401 from then on)."""
+        """Adds or updates a JWT (this makes unknown JWTs get 401 from then on). ``until``: an
+        ISO 8601 date or epoch milliseconds; ``topup_*``: paid top-up credit, spent once the
+        tariff quota is used up."""
         body: dict[str, Any] = {"jwt": jwt, "valid": valid}
-        for key, value in (("quota_current", quota_current), ("quota_maximum", quota_maximum), ("until", until)):
+        for key, value in (
+            ("quota_current", quota_current),
+            ("quota_maximum", quota_maximum),
+            ("until", until),
+            ("topup_current", topup_current),
+            ("topup_maximum", topup_maximum),
+        ):
             if value is not None:
                 body[key] = value
         self._admin("POST", "jwts", json=body)
@@ -400,16 +421,70 @@ class Simulator(Proc):
         """Known JWTs: ``{jwt: {valid, quota_current, quota_maximum, until, expires_at, configured}}``."""
         return self._admin("GET", "jwts")["jwts"]
 
-    def add_license(self, license_id: str, authorization: str, state: str = "PAID", jwt_ttl_s: int = 3600) -> None:
+    def add_license(
+        self,
+        license_id: str,
+        authorization: str | None,
+        state: str = "PAID",
+        jwt_ttl_s: int = 3600,
+        issue_token: bool = True,
+    ) -> None:
+        """Adds or replaces a license. ``authorization`` None: only OAuth id tokens minted for
+        it are accepted; ``issue_token`` False: the answer is ``{"state"}`` without a token."""
         self._admin(
             "POST",
             "licenses",
-            json={"license_id": license_id, "authorization": authorization, "state": state, "jwt_ttl_s": jwt_ttl_s},
+            json={
+                "license_id": license_id,
+                "authorization": authorization,
+                "state": state,
+                "jwt_ttl_s": jwt_ttl_s,
+                "issue_token": issue_token,
+            },
         )
 
     def reset(self) -> None:
-        """Clears faults, stats and recorded requests (JWTs and licenses stay)."""
+        """Clears faults, stats and recorded requests and restores the protocol settings and the
+        profile list given by the flags (JWTs, licenses and refresh tokens stay)."""
         self._admin("POST", "reset")
+
+    def protocol(self) -> dict[str, Any]:
+        """The wire variants in force: ``{until_format, amount_format, event_type, quota_shape,
+        extra_noise, reject_unknown_profiles, reject_unsupported_parameters,
+        omit_parallel_index_when_single}``."""
+        return self._admin("GET", "protocol")
+
+    def set_protocol(self, **settings: Any) -> dict[str, Any]:
+        """Merges ``settings`` over the wire variants in force; returns the full result."""
+        return self._admin("POST", "protocol", json=settings)
+
+    def profiles(self) -> list[str]:
+        """The profile ids offered (admin view)."""
+        return self._admin("GET", "profiles")["profiles"]
+
+    def set_profiles(self, profiles: Iterable[str]) -> list[str]:
+        """Replaces the profile list."""
+        return self._admin("POST", "profiles", json={"profiles": list(profiles)})["profiles"]
+
+    def add_refresh_token(
+        self,
+        refresh_token: str,
+        license_id: str | None = None,
+        id_token_ttl_s: int | None = None,
+        rotate: bool | None = None,
+    ) -> str:
+        """Registers an OAuth refresh token; returns its record id (``rt-N``)."""
+        body: dict[str, Any] = {"refresh_token": refresh_token}
+        for key, value in (("license_id", license_id), ("id_token_ttl_s", id_token_ttl_s), ("rotate", rotate)):
+            if value is not None:
+                body[key] = value
+        return self._admin("POST", "oauth", json=body)["id"]
+
+    def oauth(self) -> dict[str, Any]:
+        """Refresh-token records without secrets: ``{refresh_tokens: [{id, license_id, valid,
+        uses, rejected_uses, rotate, id_token_ttl_s, rotated_from, replaced_by}], valid_count,
+        used_count, id_tokens_issued}``."""
+        return self._admin("GET", "oauth")
 
     def health(self) -> bool:
         try:
@@ -424,6 +499,25 @@ class Simulator(Proc):
         path = CHAT_V8_PATH if version == "v8" else CHAT_V7_PATH
         content = body if isinstance(body, (str, bytes)) else json.dumps(body)
         return self.client.post(path, content=content, headers=jwt_headers(jwt), **kw)
+
+    def responses(self, jwt: str | None, body: Any, **kw: Any) -> httpx.Response:
+        """POSTs to the Codex responses endpoint and reads the whole answer."""
+        content = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        return self.client.post(RESPONSES_PATH, content=content, headers=jwt_headers(jwt), **kw)
+
+    def profiles_endpoint(self, jwt: str | None, **kw: Any) -> httpx.Response:
+        """``GET /user/v5/llm/profiles/v3`` with ``jwt``."""
+        return self.client.get(PROFILES_PATH, headers=jwt_headers(jwt), **kw)
+
+    def oauth_exchange(
+        self, refresh_token: str, grant_type: str = "refresh_token", client_id: str = "ide", **kw: Any
+    ) -> httpx.Response:
+        """The JetBrains Account refresh-token exchange (form-encoded)."""
+        return self.client.post(
+            OAUTH_PATH,
+            data={"grant_type": grant_type, "refresh_token": refresh_token, "client_id": client_id},
+            **kw,
+        )
 
     def quota(self, jwt: str | None, **kw: Any) -> httpx.Response:
         return self.client.post(QUOTA_PATH, headers=jwt_headers(jwt), **kw)
@@ -593,6 +687,35 @@ def tool_calls_v8(events: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
         assert calls, f"ToolCall continuation before any call: {event!r}"
         calls[-1]["arguments"] += event.get("content") or ""
     return calls
+
+
+def tool_calls_v8_by_index(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Assembles v8 ``ToolCall`` events as the protocol says: pieces grouped by
+    ``parallelToolIndex`` (0 when absent), not by arrival order; the piece with ``id`` and
+    ``name`` names the call. Returns ``[{index, id, name, arguments}]`` sorted by index."""
+    calls: dict[int, dict[str, Any]] = {}
+    for event in events:
+        if event.get("type") != "ToolCall":
+            continue
+        index = event.get("parallelToolIndex") or 0
+        call = calls.setdefault(index, {"index": index, "id": None, "name": None, "arguments": ""})
+        if event.get("id") is not None:
+            call["id"] = event["id"]
+        if event.get("name") is not None:
+            call["name"] = event["name"]
+        call["arguments"] += event.get("content") or ""
+    return [calls[i] for i in sorted(calls)]
+
+
+def parameter_data(*pairs: tuple[str, str, Any]) -> dict[str, Any]:
+    """``parameters`` for a chat body from ``(name, type, value)`` triples, e.g.
+    ``("temperature", "double", 0.2)`` → key ``{type, fqdn: llm.parameters.temperature}`` and
+    value ``{type, value}``."""
+    data: list[dict[str, Any]] = []
+    for name, kind, value in pairs:
+        data.append({"type": kind, "fqdn": f"llm.parameters.{name}"})
+        data.append({"type": kind, "value": value})
+    return {"data": data}
 
 
 def function_calls_v7(events: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
