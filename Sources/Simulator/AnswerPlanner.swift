@@ -23,6 +23,8 @@ struct AnswerPlan: Sendable, Equatable {
 /// - tools offered and the last user message has `[[parallel_tools=N]]` → N calls of the
 ///   offered tools (cycling), arguments `{"index": i, "query": "<message text>"}`, whose
 ///   pieces interleave (v8), finish reason `tool_call`;
+/// - a tool forced by `tool-choice-named` / `-required` → a call of it; `tool-choice-none` →
+///   no tools offered;
 /// - tools offered and the last message is a user message mentioning `tool` or a tool's
 ///   name → a call of each mentioned tool (or of the first tool), one after the other,
 ///   arguments `{"query": "<message text>"}`, finish reason `tool_call`;
@@ -63,7 +65,7 @@ enum AnswerPlanner {
             )
             reason = "tool_call"
         } else if lastType == "user_message", !request.toolNames.isEmpty,
-            let tools = calledTools(in: markers.stripped, offered: request.toolNames)
+            let tools = request.forcedTool.map({ [$0] }) ?? calledTools(in: markers.stripped, offered: request.toolNames)
         {
             let arguments = SimJSON.object(["query": .string(markers.stripped)]).text
             events = toolCallEvents(

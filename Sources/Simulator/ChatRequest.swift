@@ -41,6 +41,9 @@ struct ChatRequest: Sendable, Equatable {
     var parameterKeys: [String]
     /// `parameters` is there and not empty (`null`, `{}` and `{"data": []}` count as empty).
     var hasParameters: Bool
+    /// The tool the model must call (`tool-choice-named`, or the first tool with
+    /// `tool-choice-required`); nil when the model may choose.
+    var forcedTool: String?
 
     init(version: APIVersion, messages: [SimJSON], toolNames: [String] = [], profile: String? = nil, parameterKeys: [String] = []) {
         self.version = version
@@ -68,6 +71,15 @@ struct ChatRequest: Sendable, Equatable {
         self.profile = body["profile"]?.stringValue
         let data = body["parameters"]?["data"]?.arrayValue ?? []
         self.parameterKeys = data.compactMap { $0["fqdn"]?.stringValue }
+        // A model honours the tool choice: `none` offers no tools, `required`/named forces one.
+        if parameterKeys.contains("llm.parameters.tool-choice-none") { toolNames = [] }
+        if let i = data.firstIndex(where: { $0["fqdn"]?.stringValue == "llm.parameters.tool-choice-named" }), i + 1 < data.count,
+           let name = data[i + 1]["value"]?.stringValue, toolNames.contains(name)
+        {
+            forcedTool = name
+        } else if parameterKeys.contains("llm.parameters.tool-choice-required") {
+            forcedTool = toolNames.first
+        }
         switch body["parameters"] {
         case nil, .null?: hasParameters = false
         case .object(let members)?: hasParameters = !(members.isEmpty || (members.count == 1 && members["data"]?.arrayValue?.isEmpty == true))
