@@ -55,6 +55,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -71,17 +72,16 @@ let package = Package(
         .executableTarget(
             name: "LoadGen",
             dependencies: [
-                "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Shared"]),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Shared"]),
     ],
     swiftLanguageModes: [.v6]
 )

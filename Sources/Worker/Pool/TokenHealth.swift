@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// The health of one JWT. Every change goes through `TokenStatus.applying(_:now:policy:)`.
 enum TokenHealth: Sendable, Equatable {
@@ -7,12 +8,12 @@ enum TokenHealth: Sendable, Equatable {
     case quotaExhausted(until: Date)
     case invalid(reason: String)
 
-    var name: String {
+    var state: TokenState {
         switch self {
-        case .healthy: return "healthy"
-        case .coolingDown: return "cooling_down"
-        case .quotaExhausted: return "quota_exhausted"
-        case .invalid: return "invalid"
+        case .healthy: return .healthy
+        case .coolingDown: return .coolingDown
+        case .quotaExhausted: return .quotaExhausted
+        case .invalid: return .invalid
         }
     }
 
@@ -51,13 +52,6 @@ enum TokenOutcome: Sendable, Equatable {
     case probeHealthy
     /// The client went away: says nothing about the JWT.
     case cancelled
-
-    var isFailure: Bool {
-        switch self {
-        case .success, .probeHealthy, .cancelled: return false
-        default: return true
-        }
-    }
 }
 
 /// How long a failing JWT stays out: `base × 2^(consecutive failures − 1)`, at most `cap`
