@@ -43,6 +43,21 @@ import Testing
         #expect(health.tenants["alpha"]?.healthyTokens == 1)
     }
 
+    @Test func aStoppedTenantMakesTheFleetDegradedAndEveryTenantStoppedMakesItDown() throws {
+        var fleet = FleetDriver(config)
+        fleet.startRunning(config)
+        fleet.send(.command(.stop, tenant: "beta"))
+        fleet.send(.exited(try #require(fleet.current("beta")?.id), .code(0)))
+        var health = fleet.health()
+        #expect(health.status == .degraded && health.healthyTenants == 1)
+        #expect(health.tenants["beta"]?.state == .stopped && health.tenants["beta"]?.pid == nil)
+        #expect(health.tenants["beta"]?.status == .down)
+        fleet.send(.command(.stop, tenant: "alpha"))
+        fleet.send(.exited(try #require(fleet.current("alpha")?.id), .code(0)))
+        health = fleet.health()
+        #expect(health.status == .down && health.healthyTenants == 0 && health.totalTenants == 2)
+    }
+
     @Test func aCrashedTenantShowsItsLastExitDatedOnTheWallClock() throws {
         var fleet = FleetDriver(config)
         fleet.startRunning(config)
