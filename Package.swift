@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "jetbrains-ai-proxy",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "jetbrains-ai-proxy", targets: ["Worker"]),
         .executable(name: "jetbrains-ai-supervisor", targets: ["Supervisor"]),
