@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "jetbrains-ai-proxy",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "jetbrains-ai-proxy", targets: ["Worker"]),
         .executable(name: "jetbrains-ai-supervisor", targets: ["Supervisor"]),
@@ -55,6 +54,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(
@@ -71,17 +71,16 @@ let package = Package(
         .executableTarget(
             name: "LoadGen",
             dependencies: [
-                "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Shared"]),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Shared"]),
     ],
     swiftLanguageModes: [.v6]
 )

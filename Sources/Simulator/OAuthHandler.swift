@@ -25,7 +25,7 @@ struct OAuthHandler: Sendable {
             case .errorEvent: break
             }
         }
-        let form = Self.form(request.bodyString)
+        let form = Self.form(String(decoding: request.body.readableBytesView, as: UTF8.self))
         guard form["grant_type"] == "refresh_token" else {
             return try await Self.refuse(writer, "unsupported_grant_type", "grant_type must be refresh_token")
         }

@@ -91,7 +91,7 @@ struct Run: AsyncParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         do {
             try await SupervisorRunner(config: config, logger: logger).run()
-        } catch let error as SupervisorRunner.StartupError {
+        } catch let error as FleetRuntime.StartupError {
             FileHandle.standardError.write(Data("jetbrains-ai-supervisor: \(error.description)\n".utf8))
             throw ExitCode(1)
         }

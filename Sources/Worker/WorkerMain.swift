@@ -93,8 +93,9 @@ struct WorkerMain {
                 if await SupervisedInput.waitForEndOfInput() {
                     logger.warning("supervisor is gone (stdin closed): shutting down")
                     triggerShutdown()
-                    // Stay until the group shuts down: a service that returns early fails the group.
-                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(1)) }
+                    // Stay until the group reaches us: a service that returns while the group
+                    // shuts down fails it (whatever its termination behaviour), cutting the drain short.
+                    try? await gracefulShutdown()
                 }
             }))
         }

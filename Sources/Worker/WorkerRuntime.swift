@@ -182,39 +182,9 @@ final class WorkerRuntime: Sendable {
         }
     }
 
-    struct Health: Sendable, Encodable {
-        var status: String
-        var healthyTokens: Int
-        var totalTokens: Int
-        var strategy: String
-        var tenant: String
-        var tokens: [TokenReport]
-        // Control-socket extras.
-        var pid: Int32?
-        var uptimeS: Double?
-        var version: String?
-        var requestsInFlight: Int?
-        var listen: String?
-        var draining: Bool?
-
-        enum CodingKeys: String, CodingKey {
-            case status, strategy, tenant, tokens, pid, version, listen, draining
-            case healthyTokens = "healthy_tokens"
-            case totalTokens = "total_tokens"
-            case uptimeS = "uptime_s"
-            case requestsInFlight = "requests_in_flight"
-        }
-    }
-
-    func health() -> Health {
-        let tokens = pool.report()
-        let healthy = tokens.filter { $0.state == "healthy" }.count
-        let status = healthy == tokens.count ? "ok" : (healthy == 0 ? "down" : "degraded")
+    func health() -> WorkerHealth {
         let s = settings
-        return Health(
-            status: status, healthyTokens: healthy, totalTokens: tokens.count,
-            strategy: s.strategy.rawValue, tenant: s.name, tokens: tokens
-        )
+        return WorkerHealth(tenant: s.name, strategy: s.strategy.rawValue, tokens: pool.report())
     }
 
     struct Stats: Sendable, Encodable {

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Testing
 @testable import Worker
 
@@ -26,7 +27,7 @@ import Testing
         #expect(s.consecutiveFailures == 1)
         #expect(!s.health.isUsable(at: now))
         #expect(!s.health.isUsable(at: now.addingTimeInterval(1_000_000)))
-        #expect(s.health.name == "invalid")
+        #expect(s.health.state == .invalid)
         #expect(s.health.until == nil)
     }
 
@@ -34,7 +35,7 @@ import Testing
         let reset = now.addingTimeInterval(7200)
         let s = TokenStatus().applying(.quotaExhausted(until: reset), now: now, policy: policy)
         #expect(s.health == .quotaExhausted(until: reset))
-        #expect(s.health.name == "quota_exhausted")
+        #expect(s.health.state == .quotaExhausted)
         #expect(!s.health.isUsable(at: now))
         #expect(s.health.isUsable(at: reset))
     }
@@ -52,13 +53,13 @@ import Testing
         }
         #expect(until == now.addingTimeInterval(30))
         #expect(s.consecutiveFailures == 1)
-        #expect(s.health.name == "cooling_down")
+        #expect(s.health.state == .coolingDown)
     }
 
     @Test func rateLimitedHonoursRetryAfter() {
         let s = TokenStatus().applying(.rateLimited(retryAfter: 17), now: now, policy: policy)
         #expect(s.health.until == now.addingTimeInterval(17))
-        #expect(s.health.name == "cooling_down")
+        #expect(s.health.state == .coolingDown)
     }
 
     @Test func rateLimitedWithoutRetryAfterBacksOffFromRateLimitBase() {
@@ -144,16 +145,5 @@ import Testing
         #expect(TokenHealth.coolingDown(until: until, reason: "x").isUsable(at: until.addingTimeInterval(1)))
         #expect(TokenHealth.quotaExhausted(until: until).isUsable(at: until.addingTimeInterval(1)))
         #expect(!TokenHealth.invalid(reason: "x").isUsable(at: now))
-    }
-
-    @Test func isFailure() {
-        #expect(!TokenOutcome.success.isFailure)
-        #expect(!TokenOutcome.probeHealthy.isFailure)
-        #expect(!TokenOutcome.cancelled.isFailure)
-        #expect(TokenOutcome.unauthorized.isFailure)
-        #expect(TokenOutcome.forbidden.isFailure)
-        #expect(TokenOutcome.quotaExhausted(until: nil).isFailure)
-        #expect(TokenOutcome.rateLimited(retryAfter: 1).isFailure)
-        #expect(TokenOutcome.upstreamFailure("x").isFailure)
     }
 }

@@ -91,7 +91,7 @@ import Testing
             pool.complete(l, outcome: .success)
         }
         let a = try row(pool, "a")
-        #expect(a.state == "cooling_down")
+        #expect(a.state == .coolingDown)
         #expect(a.until == clock.now.addingTimeInterval(2))
         #expect(a.lastError == "502 bad gateway")
         #expect(a.consecutiveFailures == 1)
@@ -100,7 +100,7 @@ import Testing
         #expect(pool.usableCount == 2)
         clock.advance(by: 0.5)
         #expect(pool.usableCount == 3)
-        #expect(try row(pool, "a").state == "healthy")  // half-open: shown as usable again
+        #expect(try row(pool, "a").state == .healthy)  // half-open: shown as usable again
         var seen: Set<String> = []
         for _ in 0..<6 {
             let l = try #require(pool.lease())
@@ -119,7 +119,7 @@ import Testing
         #expect(pool.lease() == nil)
         clock.advance(by: 365 * 86_400)
         #expect(pool.lease() == nil)
-        #expect(try row(pool, "only").state == "invalid")
+        #expect(try row(pool, "only").state == .invalid)
     }
 
     @Test func leastBusyPoolAvoidsBusyJWT() throws {
@@ -166,13 +166,13 @@ import Testing
         let report = pool.report()
         #expect(report.map(\.name) == ["b-renamed", "c", "d"])
         let b = try row(pool, "b-renamed")
-        #expect(b.state == "cooling_down")
+        #expect(b.state == .coolingDown)
         #expect(b.failures == 1)
         #expect(b.weight == 3)  // new config applied
         let c = try row(pool, "c")
         #expect(c.inFlight == 1)
         let d = try row(pool, "d")
-        #expect(d.state == "healthy")
+        #expect(d.state == .healthy)
         #expect(d.successes == 0 && d.failures == 0)
         // a is gone: never leased again, and completing its old lease is harmless.
         pool.complete(la, outcome: .success)
@@ -217,7 +217,7 @@ import Testing
         #expect(pool.lease() == nil)
         #expect(pool.usableCount == 0)
         var r = try row(pool, "lic")
-        #expect(r.state == "pending")
+        #expect(r.state == .pending)
         #expect(r.source == "license")
         #expect(!r.fingerprint.contains("secret"))
         let record = try #require(pool.snapshot().first)
@@ -229,7 +229,7 @@ import Testing
         #expect(lease.jwt == Self.jwtC)
         #expect(lease.isLicense)
         r = try row(pool, "lic")
-        #expect(r.state == "healthy")
+        #expect(r.state == .healthy)
         #expect(r.fingerprint == fingerprint(Self.jwtC))
     }
 
@@ -252,7 +252,7 @@ import Testing
         pool.install(jwt: Self.jwtB, for: TokenKey(source))
         pool.complete(old, outcome: .unauthorized)
         #expect(pool.inFlight == 0)
-        #expect(try row(pool, "lic").state == "healthy")
+        #expect(try row(pool, "lic").state == .healthy)
     }
 
     @Test func observeFeedsProbeOutcomesWithoutLease() throws {
@@ -263,8 +263,8 @@ import Testing
         #expect(pool.lease() == nil)
         let quota = QuotaReport(spent: nil, current: "5", maximum: "100", until: nil)
         pool.observe(key: key, jwt: Self.jwtA, outcome: .probeHealthy, quota: quota)
-        #expect(try row(pool, "a").quota == quota)
-        #expect(try row(pool, "a").state == "healthy")
+        #expect(try row(pool, "a").quota == QuotaReport(current: "5", maximum: "100"))
+        #expect(try row(pool, "a").state == .healthy)
         #expect(pool.inFlight == 0)
         #expect(pool.lease() != nil)
     }

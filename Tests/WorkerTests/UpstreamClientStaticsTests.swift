@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import NIOHTTP1
 import Testing
 @testable import Worker

@@ -170,38 +170,26 @@ def test_reload_moves_a_tenant_to_a_new_listen_address(make_fleet) -> None:
 BAD_YAML = "version: 1\ntenants:\n  alpha: [unclosed\n    listen: 127.0.0.1:0\n"
 
 
-@pytest.mark.parametrize("kind", ["bad_yaml", "unknown_key"])
-def test_an_invalid_reload_changes_nothing_and_returns_the_errors(make_fleet, kind: str) -> None:
+def test_an_invalid_reload_changes_nothing_and_returns_the_errors(make_fleet) -> None:
+    """Through the real loader, runtime and ctl. Each error rule is a unit test of the loader
+    (SharedTests), and that a rejected file changes nothing one of the reconciler (SupervisorTests)."""
     fleet = make_fleet({"alpha": tenant("alpha"), "beta": tenant("beta")})
     before = _pids(fleet)
     good = fleet.path.read_text()
     with ExitStack() as stack:
         hammers = _hammers(fleet, ["alpha", "beta"], stack)
-        if kind == "bad_yaml":
-            fleet.write_text(BAD_YAML)
-            key_path = None
-        else:
-            doc = fleet.doc
-            doc["tenants"]["beta"]["stratgy"] = "random"
-            doc["tenants"]["delta"] = tenant("delta")
-            fleet.write(doc)
-            key_path = "tenants.beta.stratgy"
+        fleet.write_text(BAD_YAML)
         path = str(fleet.path)
         # ctl reload: exit 1, errors with file:line:col on stderr.
         code, out, err = fleet.ctl("reload")
         assert code == 1, (code, out, err)
-        located = [l for l in err.splitlines() if re.search(rf"{re.escape(path)}:\d+:\d+: ", l)]
-        assert located, err
-        if key_path:
-            assert any(f": {key_path}: " in l for l in located), err
+        assert any(re.search(rf"{re.escape(path)}:\d+:\d+: ", l) for l in err.splitlines()), err
         # POST /reload: 400 with the errors.
         response = fleet.control("POST", "/reload")
         assert response.status_code == 400, response.text
         body = response.json()
         assert body["ok"] is False and body["errors"], body
         assert any(re.match(rf"{re.escape(path)}:\d+:\d+: ", e) for e in body["errors"]), body
-        if key_path:
-            assert any(key_path in e for e in body["errors"]), body
         # The fleet keeps serving exactly as before.
         for h in hammers.values():
             h.wait_successes(5, since=time.monotonic())

@@ -12,8 +12,6 @@ import stat
 import time
 from pathlib import Path
 
-import pytest
-
 from harness import binary, wait_until
 from supervisor_harness import (
     WORKER_BINARY,
@@ -136,10 +134,7 @@ def test_crash_loop_goes_fatal_and_ctl_start_recovers(make_fleet, tmp_path: Path
     doc = fleet.health().json()
     assert doc["status"] == "degraded" and doc["tenants"]["flaky"]["state"] == "fatal", doc
     assert doc["healthy_tenants"] == 1
-    # Fatal stays fatal: no more restarts happen on their own.
-    restarts = entry["restarts"]
-    time.sleep(1.5)  # longer than max_backoff: a restart would have happened by now
-    assert fleet.tenant("flaky")["state"] == "fatal" and fleet.tenant("flaky")["restarts"] == restarts
+    # That FATAL stays FATAL (no restart on its own) is a reconciler unit test.
     code, out, err = fleet.ctl("status")
     assert code == 0 and "FATAL" in out, out
     # Fix the cause, then `ctl start` clears fatal.
@@ -153,14 +148,9 @@ def test_crash_loop_goes_fatal_and_ctl_start_recovers(make_fleet, tmp_path: Path
     assert fleet.pid("alpha") is not None and fleet.complete("alpha").status_code == 200
 
 
-@pytest.mark.parametrize(
-    "fix",
-    [
-        "explicit",
-        "removed",
-    ],
-)
-def test_crash_loop_fatal_is_cleared_by_a_reload_that_fixes_the_worker_binary(make_fleet, tmp_path: Path, fix: str) -> None:
+def test_crash_loop_fatal_is_cleared_by_a_reload_that_fixes_the_worker_binary(make_fleet, tmp_path: Path) -> None:
+    """The reload drops `worker_binary`, so the supervisor finds the worker next to itself. That
+    an unchanged FATAL tenant is restarted by a reload is a reconciler unit test."""
     broken = tmp_path / "broken-worker.sh"
     broken.write_text("#!/bin/sh\nread -r settings\necho 'broken-worker: no luck' >&2\nexit 3\n")
     broken.chmod(0o755)
@@ -172,10 +162,7 @@ def test_crash_loop_fatal_is_cleared_by_a_reload_that_fixes_the_worker_binary(ma
     assert health.status_code == 503 and health.json()["status"] == "down"
     assert "broken-worker: no luck" in (fleet.log_dir / "alpha.log").read_text()
     doc = fleet.doc
-    if fix == "explicit":
-        doc["supervisor"]["worker_binary"] = str(binary(WORKER_BINARY))
-    else:  # the default: the worker next to the supervisor's executable
-        del doc["supervisor"]["worker_binary"]
+    del doc["supervisor"]["worker_binary"]  # the default: the worker next to the supervisor's executable
     fleet.write(doc)
     status, report = fleet.reload()
     assert status == 200 and report["ok"], report

@@ -269,18 +269,8 @@ def test_unified_health_ok_degraded_down(make_fleet, simulator: Simulator) -> No
         assert all(t["state"] == "healthy" for t in entry["tokens"])
     assert doc["tenants"]["beta"]["total_tokens"] == 2
 
-    # One tenant stopped → degraded (HTTP 200).
-    code, out, err = fleet.ctl("stop", "beta")
-    assert code == 0, err
-    fleet.wait_state("beta", "stopped")
-    doc = fleet.wait_health("degraded")
-    assert fleet.health().status_code == 200
-    assert doc["healthy_tenants"] == 1 and doc["tenants"]["beta"]["pid"] is None
-    code, out, err = fleet.ctl("start", "beta")
-    assert code == 0, err
-    fleet.wait_running(["beta"])
-    fleet.wait_health("ok")
-
+    # A stopped tenant making the fleet degraded is a reconciler unit test; here the workers' own
+    # reports of their JWTs.
     # alpha's only JWT turns invalid (401 from upstream) → degraded, alpha can no longer serve.
     simulator.fault(kind="status", status=401, jwt=secret_jwt("alpha1"), endpoint="any")
     doc = wait_until(

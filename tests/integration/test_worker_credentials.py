@@ -191,7 +191,7 @@ def saved(workdir: Path) -> dict[str, Any]:
 
 
 def test_license_without_token_fails_and_names_the_state(sim, start_worker) -> None:
-    sim.add_license("L-trial", "license-auth-secret-0123456789", state="TRIAL_EXPIRED")
+    sim.add_license("L-trial", "license-auth-secret-0123456789", state="TRIAL_EXPIRED", issue_token=False)
     worker = start_worker.fleet(fleet_document(sim.url, [
         {"name": "trial", "license_id": "L-trial", "authorization": "license-auth-secret-0123456789"},
         {"name": "plain", "jwt": jwt_name("a")},

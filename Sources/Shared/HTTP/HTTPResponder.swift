@@ -4,17 +4,54 @@ import NIOHTTP1
 /// Answers requests. The responder's task is cancelled when the client goes away.
 public protocol HTTPResponder: Sendable {
     func respond(to request: ServerRequest, writer: ResponseWriter) async throws
+    /// How errors answered on this responder's behalf are worded: by the server (413 body too
+    /// large, 500 when `respond` throws) and by a `Router` (404, 405). Default: `.openAI`.
+    var errorShape: ErrorShape { get }
 }
 
-/// A responder made of a closure.
-public struct ClosureResponder: HTTPResponder {
-    private let body: @Sendable (ServerRequest, ResponseWriter) async throws -> Void
+extension HTTPResponder {
+    public var errorShape: ErrorShape { .openAI }
+}
 
-    public init(_ body: @escaping @Sendable (ServerRequest, ResponseWriter) async throws -> Void) {
-        self.body = body
+/// An error answered to the client: status, a message for people, a short machine code.
+public struct HTTPError: Error, Sendable {
+    public var status: HTTPResponseStatus
+    public var message: String
+    public var code: String
+    public var headers: HTTPHeaders
+
+    public init(status: HTTPResponseStatus, message: String, code: String, headers: HTTPHeaders = [:]) {
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers
+    }
+}
+
+/// Renders an `HTTPError` as a JSON body in one API's own shape.
+public struct ErrorShape: Sendable {
+    private let render: @Sendable (HTTPError) -> String
+
+    public init(_ render: @escaping @Sendable (HTTPError) -> String) {
+        self.render = render
     }
 
-    public func respond(to request: ServerRequest, writer: ResponseWriter) async throws {
-        try await body(request, writer)
+    public func json(_ error: HTTPError) -> String { render(error) }
+
+    /// OpenAI's `{"error": {"message", "type", "code"}}`, typed `server_error` for 5xx and
+    /// `invalid_request_error` otherwise.
+    public static let openAI = ErrorShape { error in
+        ErrorBody.json(
+            message: error.message,
+            type: error.status.code >= 500 ? "server_error" : "invalid_request_error",
+            code: error.code
+        )
+    }
+}
+
+extension ResponseWriter {
+    /// Answers `error` in `shape`.
+    public func respond(_ error: HTTPError, shape: ErrorShape) async throws {
+        try await respond(status: error.status, json: shape.json(error), headers: error.headers)
     }
 }

@@ -101,8 +101,6 @@ public final class HTTPServer: Service, Sendable {
     public var localAddress: SocketAddress? { boundAddress.withLock { $0 } }
     /// Requests currently being answered.
     public var requestsInFlight: Int { state.withLock { $0.inFlight } }
-    /// Open client connections.
-    public var openConnections: Int { state.withLock { $0.connections.count } }
     public var isDraining: Bool { state.withLock { $0.draining } }
 
     public func run() async throws {
@@ -334,11 +332,12 @@ public final class HTTPServer: Service, Sendable {
             case .tooLarge(let head):
                 let writer = ResponseWriter(outbound: outbound, requestVersion: head.version, keepAlive: false)
                 try? await writer.respond(
-                    status: .payloadTooLarge,
-                    json: ErrorBody.json(
+                    HTTPError(
+                        status: .payloadTooLarge,
                         message: "Request body exceeds the limit of \(configuration.maxBodySize) bytes",
-                        type: "invalid_request_error", code: "request_too_large"
-                    )
+                        code: "request_too_large"
+                    ),
+                    shape: responder.errorShape
                 )
                 keepGoing = false
             case .request(let request, let keepAlive):
@@ -373,8 +372,8 @@ public final class HTTPServer: Service, Sendable {
             if !writer.headWritten {
                 logger.error("request failed", metadata: ["path": "\(request.path)", "error": "\(error)"])
                 try? await writer.respond(
-                    status: .internalServerError,
-                    json: ErrorBody.json(message: "Internal server error", type: "server_error", code: "internal_error")
+                    HTTPError(status: .internalServerError, message: "Internal server error", code: "internal_error"),
+                    shape: responder.errorShape
                 )
                 return !writer.closeAfter
             }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -48,9 +49,4 @@ public struct ServerRequest: Sendable {
         let plusless = s.replacingOccurrences(of: "+", with: " ")
         return plusless.removingPercentEncoding ?? plusless
     }
-
-    /// The body as a `String` (UTF-8).
-    public var bodyString: String { String(buffer: body) }
 }
-
-import Foundation

@@ -78,10 +78,9 @@ func printJSON(_ data: Data) {
 
 func failIfError(_ status: Int, _ data: Data) throws {
     guard status >= 300 else { return }
+    // Every error of the control API is a ControlReply.
     if let reply = try? JSONDecoder().decode(ControlReply.self, from: data) {
         FileHandle.standardError.write(Data((reply.message + "\n").utf8))
-    } else if let payload = try? JSONDecoder().decode([String: ErrorBody.Payload].self, from: data), let e = payload["error"] {
-        FileHandle.standardError.write(Data((e.message + "\n").utf8))
     } else {
         FileHandle.standardError.write(data + Data("\n".utf8))
     }
@@ -125,13 +124,13 @@ extension Ctl {
             if options.json {
                 printJSON(data)
             } else {
-                print("fleet \(health.status): \(health.healthyTenants)/\(health.totalTenants) tenants can serve")
+                print("fleet \(health.status.rawValue): \(health.healthyTenants)/\(health.totalTenants) tenants can serve")
                 print(Table.tenants(health.tenants))
             }
             switch health.status {
-            case "ok": return
-            case "degraded": throw ExitCode(CtlExit.degraded)
-            default: throw ExitCode(CtlExit.down)
+            case .ok: return
+            case .degraded: throw ExitCode(CtlExit.degraded)
+            case .down, .unknown: throw ExitCode(CtlExit.down)
             }
         }
     }
@@ -172,7 +171,7 @@ extension Ctl {
             } else if report.ok {
                 print("reloaded")
                 for (tenant, action) in report.actions.sorted(by: { $0.key < $1.key }) {
-                    print("  \(tenant.padding(toLength: max(12, tenant.count), withPad: " ", startingAt: 0))  \(action)")
+                    print("  \(tenant.padding(toLength: max(12, tenant.count), withPad: " ", startingAt: 0))  \(action.rawValue)")
                 }
             } else {
                 FileHandle.standardError.write(Data("reload rejected, the fleet keeps running unchanged:\n".utf8))
@@ -203,39 +202,6 @@ func tenantCommand(_ options: CtlOptions, _ tenant: String?, _ action: String) a
     if options.json { printJSON(data) }
     try failIfError(code, data)
     if !options.json, let reply = try? JSONDecoder().decode(ControlReply.self, from: data) { print(reply.message) }
-}
-
-/// Plain-text tables for people.
-enum Table {
-    static func duration(_ seconds: Double?) -> String {
-        guard let seconds else { return "-" }
-        let s = Int(seconds)
-        if s < 60 { return "\(s)s" }
-        if s < 3600 { return "\(s / 60)m\(s % 60)s" }
-        return "\(s / 3600)h\((s % 3600) / 60)m"
-    }
-
-    static func tenants(_ tenants: [String: TenantHealth]) -> String {
-        var rows = [["TENANT", "STATE", "PID", "UPTIME", "RESTARTS", "LISTEN", "JWTS", "STATUS", "LAST EXIT"]]
-        for (name, t) in tenants.sorted(by: { $0.key < $1.key }) {
-            rows.append([
-                name, t.state.uppercased(), t.pid.map(String.init) ?? "-", duration(t.uptimeS), String(t.restarts),
-                t.listen, "\(t.healthyTokens)/\(t.totalTokens)", t.status, t.lastExit?.description ?? "-",
-            ])
-        }
-        let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
-        var lines = rows.map { row in
-            row.enumerated().map { i, cell in cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
-        }
-        for (name, t) in tenants.sorted(by: { $0.key < $1.key }) {
-            if let detail = t.detail { lines.append("  \(name): \(detail)") }
-            for token in t.tokens where token.state != "healthy" {
-                lines.append("  \(name): JWT \(token.name) (\(token.fingerprint)) is \(token.state)")
-            }
-        }
-        return lines.joined(separator: "\n")
-    }
 }
 
 /// Why a connection to the Unix socket at `path` cannot work, or nil when something listens.

@@ -9,8 +9,6 @@ import Glibc
 /// worker restarts, new connections wait in this socket's backlog instead of being refused.
 final class ListenerSocket: Sendable {
     let fd: CInt
-    /// The configured address (`port` may be 0).
-    let configured: ListenAddress
     /// The address actually bound (the OS's port when 0 was asked for).
     let bound: ListenAddress
 
@@ -61,7 +59,6 @@ final class ListenerSocket: Sendable {
             throw BindError(description: "listen() on \(address): \(reason)")
         }
         self.fd = fd
-        self.configured = address
         self.bound = ListenAddress(host: address.host, port: Self.localPort(fd) ?? address.port)
     }
 

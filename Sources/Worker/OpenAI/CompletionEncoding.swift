@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// The response objects of the OpenAI chat API that we produce.
 enum OpenAIWire {

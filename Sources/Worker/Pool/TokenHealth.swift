@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// The health of one JWT. Every change goes through `TokenStatus.applying(_:now:policy:)`.
 enum TokenHealth: Sendable, Equatable {
@@ -7,12 +8,12 @@ enum TokenHealth: Sendable, Equatable {
     case quotaExhausted(until: Date)
     case invalid(reason: String)
 
-    var name: String {
+    var state: TokenState {
         switch self {
-        case .healthy: return "healthy"
-        case .coolingDown: return "cooling_down"
-        case .quotaExhausted: return "quota_exhausted"
-        case .invalid: return "invalid"
+        case .healthy: return .healthy
+        case .coolingDown: return .coolingDown
+        case .quotaExhausted: return .quotaExhausted
+        case .invalid: return .invalid
         }
     }
 
@@ -67,13 +68,6 @@ enum TokenOutcome: Sendable, Equatable {
         case 451: return .requestRejected("451 unavailable for legal reasons (region restriction)")
         case 400...499: return .requestRejected("HTTP \(code)")
         default: return .upstreamFailure("HTTP \(code)")
-        }
-    }
-
-    var isFailure: Bool {
-        switch self {
-        case .success, .probeHealthy, .cancelled, .requestRejected: return false
-        default: return true
         }
     }
 }

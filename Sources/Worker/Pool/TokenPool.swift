@@ -25,33 +25,6 @@ struct Lease: Sendable {
     var isLicense: Bool
 }
 
-/// One row of the pool's report.
-struct TokenReport: Sendable, Codable, Equatable {
-    var name: String
-    var fingerprint: String
-    var state: String
-    var until: Date?
-    var priority: Int
-    var weight: Int
-    var inFlight: Int
-    var successes: Int
-    var failures: Int
-    var consecutiveFailures: Int
-    var lastError: String?
-    var lastUsed: Date?
-    var source: String
-    var metadata: [String: String]
-    var quota: QuotaReport?
-
-    enum CodingKeys: String, CodingKey {
-        case name, fingerprint, state, until, priority, weight, successes, failures, metadata, source, quota
-        case inFlight = "in_flight"
-        case consecutiveFailures = "consecutive_failures"
-        case lastError = "last_error"
-        case lastUsed = "last_used"
-    }
-}
-
 /// The one owner of every JWT's state. Selection and transitions happen under its lock;
 /// it never sees HTTP.
 final class TokenPool: Sendable {
@@ -201,13 +174,13 @@ final class TokenPool: Sendable {
             let after = s.records[i].status.health
             return (s.records[i].config.name, fingerprint(jwt), before, after, s.records[i].status.consecutiveFailures)
         }
-        guard let change, change.before.name != change.after.name else { return }
+        guard let change, change.before.state != change.after.state else { return }
         if change.after == .healthy {
             logger.info("JWT token marked as healthy: \(change.fingerprint)", metadata: ["token": "\(change.name)"])
         } else {
             logger.warning(
                 "JWT token marked as unhealthy: \(change.fingerprint) (errors: \(change.failures))",
-                metadata: ["token": "\(change.name)", "state": "\(change.after.name)"]
+                metadata: ["token": "\(change.name)", "state": "\(change.after.state.rawValue)"]
             )
         }
     }
@@ -220,10 +193,10 @@ final class TokenPool: Sendable {
                 guard let i = s.records.firstIndex(where: { $0.config.name == c.name }) else { continue }
                 let health: TokenHealth
                 switch c.state {
-                case "cooling_down": health = .coolingDown(until: c.until ?? now, reason: c.lastError ?? "carried over")
-                case "quota_exhausted": health = .quotaExhausted(until: c.until ?? now)
-                case "invalid": health = .invalid(reason: c.lastError ?? "invalid before the worker was replaced")
-                default: health = .healthy
+                case .coolingDown: health = .coolingDown(until: c.until ?? now, reason: c.lastError ?? "carried over")
+                case .quotaExhausted: health = .quotaExhausted(until: c.until ?? now)
+                case .invalid: health = .invalid(reason: c.lastError ?? "invalid before the worker was replaced")
+                case .healthy, .pending, .unknown: health = .healthy
                 }
                 s.records[i].status.health = health
                 s.records[i].status.consecutiveFailures = c.consecutiveFailures
@@ -277,14 +250,14 @@ final class TokenPool: Sendable {
         let now = clock()
         return state.withLock { s in
             s.records.map { r in
-                var stateName = r.status.health.name
-                if r.jwt == nil { stateName = "pending" }
-                else if r.status.health != .healthy && r.status.health.isUsable(at: now) { stateName = "healthy" }
+                var state = r.status.health.state
+                if r.jwt == nil { state = .pending }
+                else if r.status.health != .healthy && r.status.health.isUsable(at: now) { state = .healthy }
                 return TokenReport(
                     name: r.config.name,
                     fingerprint: r.jwt.map(fingerprint) ?? "(license not fetched yet)",
-                    state: stateName,
-                    until: stateName == "healthy" ? nil : r.status.health.until,
+                    state: state,
+                    until: state == .healthy ? nil : r.status.health.until,
                     priority: r.config.priority,
                     weight: r.config.weight,
                     inFlight: r.inFlight,

@@ -1,37 +1,5 @@
 import Foundation
-
-/// The quota of one JWT as the upstream reported it (after a chat, in `QuotaMetadata`, or from
-/// the quota endpoint). Amounts are kept as the text of the number; `until` as ISO 8601 when it
-/// could be read. Every field is optional: a shape nobody expected leaves them empty.
-struct QuotaReport: Sendable, Equatable, Codable {
-    var spent: String?
-    var current: String?
-    var maximum: String?
-    var until: String?
-    /// `tariffQuota.available`, when the answer has it.
-    var available: String?
-    /// What is left of paid top-up credit (`topUpQuota`), when the answer has it.
-    var topUpAvailable: String?
-
-    init(
-        spent: String? = nil, current: String? = nil, maximum: String? = nil, until: String? = nil,
-        available: String? = nil, topUpAvailable: String? = nil
-    ) {
-        self.spent = spent
-        self.current = current
-        self.maximum = maximum
-        self.until = until
-        self.available = available
-        self.topUpAvailable = topUpAvailable
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case spent, current, maximum, until, available
-        case topUpAvailable = "top_up_available"
-    }
-
-    var isEmpty: Bool { self == QuotaReport() }
-}
+import Shared
 
 /// What the quota endpoint says about a JWT.
 enum QuotaAnswer: Sendable, Equatable {

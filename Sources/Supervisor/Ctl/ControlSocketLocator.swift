@@ -1,13 +1,14 @@
 import Foundation
+import Shared
 import Yams
 
 /// Finds the supervisor's control socket for `ctl`: `--socket PATH`, else `--config FILE`'s
 /// `supervisor.control_socket`, else `$JBAI_SUPERVISOR_SOCKET`, else `./fleet.yaml`'s socket.
 /// Only that one key is read, so a file whose `${VARS}` are not set in this shell still works.
-public enum ControlSocketLocator {
-    public static let defaultSocket = "run/supervisor.sock"
+enum ControlSocketLocator {
+    static let defaultSocket = "run/supervisor.sock"
 
-    public static func locate(
+    static func locate(
         socket: String?,
         config: String?,
         environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -19,7 +20,7 @@ public enum ControlSocketLocator {
         return socketPath(inFleetFile: workingDirectory + "/fleet.yaml")
     }
 
-    public static func socketPath(inFleetFile path: String) -> String {
+    static func socketPath(inFleetFile path: String) -> String {
         let directory = ConfigPaths.directory(of: path)
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
               let node = try? Yams.compose(yaml: text),

@@ -1,41 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Shared
-
-/// What a worker's control socket reports on `GET /health` (the part the supervisor uses).
-struct WorkerHealth: Decodable, Sendable, Equatable {
-    var status: String
-    var healthyTokens: Int
-    var totalTokens: Int
-    var strategy: String
-    var tokens: [Token]
-    var pid: Int32?
-    var requestsInFlight: Int?
-    var draining: Bool?
-
-    struct Token: Decodable, Sendable, Equatable {
-        var name: String
-        var fingerprint: String
-        var state: String
-        var until: Date?
-        var consecutiveFailures: Int?
-        var lastError: String?
-        enum CodingKeys: String, CodingKey {
-            case name, fingerprint, state, until
-            case consecutiveFailures = "consecutive_failures"
-            case lastError = "last_error"
-        }
-        var brief: TokenBrief { TokenBrief(name: name, fingerprint: fingerprint, state: state) }
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case status, strategy, tokens, pid, draining
-        case healthyTokens = "healthy_tokens"
-        case totalTokens = "total_tokens"
-        case requestsInFlight = "requests_in_flight"
-    }
-}
 
 /// HTTP over a Unix socket, to workers' control sockets and (from `ctl`) to the supervisor's.
 struct UnixHTTPClient: Sendable {
@@ -63,6 +30,7 @@ struct UnixHTTPClient: Sendable {
         return Response(status: Int(response.status.code), body: bytes)
     }
 
+    /// The worker's health document (the same type the worker encodes).
     func workerHealth(socket: String, timeout: Duration) async throws -> WorkerHealth {
         let response = try await send(.GET, socket: socket, path: "/health", timeout: timeout)
         return try JSONDecoder.control().decode(WorkerHealth.self, from: Data(response.body.readableBytesView))
@@ -70,16 +38,15 @@ struct UnixHTTPClient: Sendable {
 
     func drain(socket: String, timeout: Duration) async throws {
         let response = try await send(.POST, socket: socket, path: "/drain", timeout: timeout)
-        guard response.status < 300 else { throw DrainRefused() }
+        guard response.status < 300 else { throw Refused() }
     }
 
-    struct DrainRefused: Error {}
+    struct Refused: Error {}
 
     /// `POST /pause` or `/resume`: whether the worker takes connections from the shared listener.
     func setAccepting(_ accepting: Bool, socket: String, timeout: Duration) async throws {
         let response = try await send(.POST, socket: socket, path: accepting ? "/resume" : "/pause", timeout: timeout)
-        guard response.status < 300 else { throw DrainRefused() }
+        guard response.status < 300 else { throw Refused() }
     }
 }
 
-import NIOHTTP1

@@ -1,0 +1,321 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Shared
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The only place the supervisor has effects. It feeds events to the reconciler, performs the
+/// actions it gets back — binding sockets, spawning and signalling workers, talking to their
+/// control sockets, writing logs — and feeds the results back as events. Actions that finish at
+/// once (bind, spawn) answer before the next event; the others (heartbeats, pause, drain) run as
+/// child tasks of `run()` and answer when they are done.
+actor FleetRuntime {
+    typealias Job = @Sendable () async -> Void
+
+    private var reconciler: FleetReconciler
+    private let clock = ContinuousClock()
+    private let startedAt: ContinuousClock.Instant
+    private var workerBinary: String
+    /// Log files are set up once, at start (`log_dir` changes need a restart).
+    private let logSettings: SupervisorSettings
+    private let control: UnixHTTPClient
+    private let logger: Logger
+    private nonisolated let jobs: AsyncStream<Job>
+    private nonisolated let jobQueue: AsyncStream<Job>.Continuation
+    private var processes: [WorkerID: WorkerProcess] = [:]
+    private var workerIDs: [Int32: WorkerID] = [:]
+    private var listeners: [ListenerID: ListenerSocket] = [:]
+    private var logs: [String: LogSink] = [:]
+    private(set) var isFinished = false
+    private var initialConfig: FleetConfig?
+
+    /// A started worker process and what the runtime holds for it.
+    private struct WorkerProcess {
+        var pid: Int32
+        var stdinFD: CInt
+        var controlSocket: String
+    }
+
+    struct StartupError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(config: FleetConfig, workerBinary: String, control: UnixHTTPClient, logger: Logger) {
+        reconciler = FleetReconciler(settings: config.supervisor, configPath: config.path, seed: UInt64.random(in: .min ... .max))
+        startedAt = clock.now
+        self.workerBinary = workerBinary
+        logSettings = config.supervisor
+        self.control = control
+        self.logger = logger
+        initialConfig = config
+        (jobs, jobQueue) = AsyncStream<Job>.makeStream()
+    }
+
+    /// Binds every tenant's listener (all or nothing) and starts their workers.
+    func start() throws {
+        guard let config = initialConfig else { return }
+        initialConfig = nil
+        let s = config.supervisor
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: s.runDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if let logDir = s.logDir { try fm.createDirectory(atPath: logDir, withIntermediateDirectories: true) }
+        guard case .reload(let report)? = submit(.desired(config)) else {
+            throw StartupError(description: "the fleet did not start")
+        }
+        guard report.ok else { throw StartupError(description: report.errors.joined(separator: "\n")) }
+    }
+
+    /// Handles one event and everything it leads to at once; returns the reply, if it has one.
+    @discardableResult
+    func submit(_ event: FleetEvent) -> FleetReply? {
+        var queue = [event]
+        var reply: FleetReply?
+        while !queue.isEmpty {
+            for action in reconciler.handle(queue.removeFirst(), now: clock.now) {
+                if case .reply(let answer) = action { reply = answer }
+                if let feedback = perform(action) { queue.append(feedback) }
+            }
+        }
+        return reply
+    }
+
+    // MARK: - Performing actions
+
+    private func perform(_ action: FleetAction) -> FleetEvent? {
+        switch action {
+        case .bind(let requests):
+            return bind(requests)
+        case .spawn(let order):
+            return spawn(order)
+        case .probe(let id, let timeout):
+            guard let socket = processes[id]?.controlSocket else { return .heartbeatMissed(id) }
+            launch { [control] in
+                let health = try? await control.workerHealth(socket: socket, timeout: timeout)
+                await self.submit(health.map { .heartbeat(id, $0) } ?? .heartbeatMissed(id))
+            }
+        case .pause(let id):
+            guard let socket = processes[id]?.controlSocket else { return .paused(id) }
+            launch { [control] in
+                try? await control.setAccepting(false, socket: socket, timeout: .seconds(2))
+                await self.submit(.paused(id))
+            }
+        case .resume(let id):
+            guard let socket = processes[id]?.controlSocket else { return nil }
+            launch { [control] in try? await control.setAccepting(true, socket: socket, timeout: .seconds(2)) }
+        case .drain(let id):
+            guard let socket = processes[id]?.controlSocket else { return nil }
+            launch { [control] in
+                do {
+                    try await control.drain(socket: socket, timeout: .seconds(2))
+                } catch {
+                    await self.submit(.drainRefused(id))
+                }
+            }
+        case .terminate(let id):
+            if let pid = processes[id]?.pid { kill(pid, SIGTERM) }
+        case .kill(let id):
+            if let pid = processes[id]?.pid {
+                // The worker leads its own process group: take the whole group.
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+            }
+        case .closeListener(let id):
+            listeners.removeValue(forKey: id)?.closeSocket()
+        case .closeLog(let tenant):
+            logs.removeValue(forKey: tenant)?.close()
+        case .record(let record):
+            if let tenant = record.tenant {
+                logger.log(level: record.level, "tenant \(tenant): \(record.message)")
+                log(for: tenant).note(record.message)
+            } else {
+                logger.log(level: record.level, "\(record.message)")
+            }
+        case .reply:
+            break
+        case .finished:
+            isFinished = true
+        }
+        return nil
+    }
+
+    private func bind(_ requests: [ListenRequest]) -> FleetEvent {
+        var bound: [ListenerID: ListenerSocket] = [:]
+        var errors: [String] = []
+        for request in requests {
+            do {
+                bound[request.listener] = try ListenerSocket(binding: request.address)
+            } catch {
+                errors.append("tenants.\(request.tenant).listen: \(error)")
+            }
+        }
+        guard errors.isEmpty else {
+            for listener in bound.values { listener.closeSocket() }
+            return .bound(.failure(BindFailure(messages: errors)))
+        }
+        listeners.merge(bound) { _, new in new }
+        return .bound(.success(bound.mapValues(\.bound)))
+    }
+
+    private func spawn(_ order: SpawnOrder) -> FleetEvent {
+        let id = order.worker
+        guard let listener = listeners[order.listener] else { return .spawnFailed(id, reason: "its listener is closed") }
+        unlink(order.controlSocket)
+        let process: SpawnedProcess
+        let line: Data
+        do {
+            line = try JSONEncoder.control().encode(order.start) + Data("\n".utf8)
+            process = try Spawner.spawn(
+                executable: workerBinary,
+                arguments: ["--tenant", id.tenant, "--settings-from-stdin", "--control-socket", order.controlSocket],
+                environment: Self.workerEnvironment(ProcessInfo.processInfo.environment),
+                listenerFD: listener.fd,
+                listenerName: id.tenant
+            )
+        } catch {
+            return .spawnFailed(id, reason: "\(error)")
+        }
+        processes[id] = WorkerProcess(pid: process.pid, stdinFD: process.stdinFD, controlSocket: order.controlSocket)
+        workerIDs[process.pid] = id
+        // Written off the actor (a worker that does not read would block us); a dup keeps the
+        // fd number valid even if the worker exits and we close the original meanwhile.
+        let settingsFD = dup(process.stdinFD)
+        launch {
+            _ = writeAll(settingsFD, Array(line))
+            close(settingsFD)
+        }
+        let log = log(for: id.tenant)
+        let outputFD = process.outputFD
+        launch { await log.drain(outputFD) }
+        return .spawned(id, pid: process.pid)
+    }
+
+    /// What a worker inherits from our environment: the basics, never the variables the fleet
+    /// file's `${…}` secrets came from (the worker gets resolved settings on stdin instead).
+    static func workerEnvironment(_ env: [String: String]) -> [String: String] {
+        let kept: Set<String> = ["PATH", "HOME", "USER", "LANG", "TZ", "TMPDIR", "LOG_LEVEL"]
+        return env.filter { kept.contains($0.key) || $0.key.hasPrefix("LC_") || $0.key.hasPrefix("JBAI_") }
+    }
+
+    private func log(for tenant: String) -> LogSink {
+        if let sink = logs[tenant] { return sink }
+        let sink = LogSink(
+            tenant: tenant, directory: logSettings.logDir, maxBytes: logSettings.logMaxBytes, backups: logSettings.logBackups
+        )
+        logs[tenant] = sink
+        return sink
+    }
+
+    private nonisolated func launch(_ job: @escaping Job) {
+        jobQueue.yield(job)
+    }
+
+    // MARK: - Exits and time
+
+    /// Reaps exited workers and lets time pass for the reconciler.
+    func tick() {
+        for (pid, exit) in ChildReaper.reap() {
+            guard let id = workerIDs.removeValue(forKey: pid), let process = processes.removeValue(forKey: id) else { continue }
+            close(process.stdinFD)
+            unlink(process.controlSocket)
+            submit(.exited(id, exit))
+        }
+        submit(.tick)
+    }
+
+    /// Closes whatever is still open (after a cancelled run; a finished one closed it already).
+    func closeEverything() {
+        for listener in listeners.values { listener.closeSocket() }
+        listeners = [:]
+        for process in processes.values {
+            close(process.stdinFD)
+            unlink(process.controlSocket)
+        }
+        for log in logs.values { log.close() }
+        logs = [:]
+    }
+
+    // MARK: - Queries and commands
+
+    func health() -> FleetHealth {
+        reconciler.health(now: clock.now, wallNow: Date())
+    }
+
+    func status() -> FleetStatus {
+        let now = clock.now
+        return FleetStatus(
+            supervisorPid: getpid(),
+            uptimeS: ((now - startedAt).seconds * 10).rounded() / 10,
+            config: reconciler.configPath,
+            tenants: reconciler.tenantHealth(now: now, wallNow: Date())
+        )
+    }
+
+    var tenantNames: [String] { reconciler.tenantNames }
+
+    func logs(_ tenant: String, lines: Int) -> LogTail? {
+        guard reconciler.slots[tenant] != nil else { return nil }
+        return LogTail(tenant: tenant, lines: log(for: tenant).lastLines(lines))
+    }
+
+    func run(_ command: TenantCommand, tenant: String) -> ControlReply {
+        guard case .command(let reply)? = submit(.command(command, tenant: tenant)) else {
+            return ControlReply(ok: false, message: "no answer for \(command.rawValue) \(tenant)")
+        }
+        return reply
+    }
+
+    /// Re-reads the fleet file; an invalid one changes nothing.
+    func reload() -> ReloadReport {
+        let event: FleetEvent
+        do {
+            let config = try FleetConfigLoader.load(path: reconciler.configPath)
+            do {
+                workerBinary = try SupervisorRunner.workerBinary(for: config)
+            } catch {
+                logger.warning("worker binary for the new file not found; keeping \(workerBinary)")
+            }
+            event = .desired(config)
+        } catch let error as ConfigError {
+            event = .rejected(errors: error.diagnostics.map(\.description))
+        } catch {
+            event = .rejected(errors: ["\(error)"])
+        }
+        guard case .reload(let report)? = submit(event) else { return ReloadReport(ok: false, errors: ["no answer"]) }
+        return report
+    }
+}
+
+extension FleetRuntime: Service {
+    /// Runs the reconcile clock and the actions' child tasks until every worker is gone after a
+    /// graceful shutdown (SIGTERM/SIGINT, through the service group).
+    nonisolated func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                do {
+                    try await gracefulShutdown()
+                    await self.submit(.shutdown)
+                } catch {
+                    // Cancelled: the run is over anyway.
+                }
+            }
+            group.addTask {
+                // Ten times a second: reap, check deadlines, send due heartbeats.
+                while !Task.isCancelled, await !self.isFinished {
+                    await self.tick()
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                self.jobQueue.finish()
+            }
+            for await job in jobs {
+                group.addTask { await job() }
+            }
+            group.cancelAll()
+        }
+        await closeEverything()
+    }
+}
