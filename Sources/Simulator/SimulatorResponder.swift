@@ -9,51 +9,41 @@ struct SimulatorResponder: HTTPResponder {
     static let profilesPath = "/user/v5/llm/profiles/v3"
     static let oauthPath = "/api/rest/oauth2/token"
 
-    let chat: ChatHandler
-    let quota: QuotaHandler
-    let license: LicenseHandler
-    let profiles: ProfilesHandler
-    let oauth: OAuthHandler
     let admin: AdminHandler
     let logger: Logger
+    private let router: Router
+
+    /// The simulator's own error body, `{"error": code, "message": …}`, for 404/405 as well.
+    var errorShape: ErrorShape { Self.simulatorErrors }
+
+    static let simulatorErrors = ErrorShape { error in
+        SimJSON.object(["error": .string(error.code), "message": .string(error.message)]).text
+    }
 
     init(state: SimulatorState, logger: Logger) {
-        chat = ChatHandler(state: state, logger: logger)
-        quota = QuotaHandler(state: state, logger: logger)
-        license = LicenseHandler(state: state, logger: logger)
-        profiles = ProfilesHandler(state: state, logger: logger)
-        oauth = OAuthHandler(state: state, logger: logger)
+        let chat = ChatHandler(state: state, logger: logger)
+        let quota = QuotaHandler(state: state, logger: logger)
+        let license = LicenseHandler(state: state, logger: logger)
+        let profiles = ProfilesHandler(state: state, logger: logger)
+        let oauth = OAuthHandler(state: state, logger: logger)
+        var router = Router(errorShape: Self.simulatorErrors)
+        for route in [ChatRoute.chatV8, .chatV7, .responses] {
+            router.on(.POST, route.rawValue) { routed, writer in try await chat.handle(routed.request, route: route, writer: writer) }
+        }
+        router.on(.POST, Self.quotaPath) { routed, writer in try await quota.handle(routed.request, writer: writer) }
+        router.on(.POST, Self.licensePath) { routed, writer in try await license.handle(routed.request, writer: writer) }
+        router.on(.POST, Self.oauthPath) { routed, writer in try await oauth.handle(routed.request, writer: writer) }
+        router.on(.GET, Self.profilesPath) { routed, writer in try await profiles.handle(routed.request, writer: writer) }
+        self.router = router
         admin = AdminHandler(state: state, logger: logger)
         self.logger = logger
     }
 
     func respond(to request: ServerRequest, writer: ResponseWriter) async throws {
-        let path = request.path
-        logger.debug("request", metadata: ["method": "\(request.method)", "path": "\(path)"])
-        if path.hasPrefix("/_sim/") {
+        logger.debug("request", metadata: ["method": "\(request.method)", "path": "\(request.path)"])
+        if request.path.hasPrefix("/_sim/") {
             return try await admin.handle(request, writer: writer)
         }
-        if path == Self.profilesPath {
-            guard request.method == .GET else {
-                return try await writer.sendError(.methodNotAllowed, code: "method_not_allowed", message: "use GET")
-            }
-            return try await profiles.handle(request, writer: writer)
-        }
-        let route = ChatRoute(path: path)
-        guard route != nil || path == Self.quotaPath || path == Self.licensePath || path == Self.oauthPath else {
-            return try await writer.sendError(.notFound, code: "not_found", message: "no route \(path)")
-        }
-        guard request.method == .POST else {
-            return try await writer.sendError(.methodNotAllowed, code: "method_not_allowed", message: "use POST")
-        }
-        if let route {
-            try await chat.handle(request, route: route, writer: writer)
-        } else if path == Self.quotaPath {
-            try await quota.handle(request, writer: writer)
-        } else if path == Self.oauthPath {
-            try await oauth.handle(request, writer: writer)
-        } else {
-            try await license.handle(request, writer: writer)
-        }
+        try await router.respond(to: request, writer: writer)
     }
 }

@@ -959,9 +959,10 @@ FAMILY_CASES = [
     ("qwen-max", "other", ("temperature", "double", 0.2), ("thinking-budget", "int", 1)),
 ]
 
+# Every tool key a chat profile takes (tool-choice-none is left out: the simulator honours it
+# by offering no tools, and this test wants the call; test_tool_choice_is_honoured covers it).
 TOOL_KEYS = [
     ("tool-choice-auto", "bool", True),
-    ("tool-choice-none", "bool", True),
     ("tool-choice-required", "bool", True),
     ("tool-choice-named", "text", "search"),
 ]
@@ -1265,3 +1266,19 @@ def test_recorded_requests_keep_the_headers_that_matter(simulator: Simulator) ->
     }
     simulator.client.post(CHAT_V8_PATH, content=json.dumps(chat_body_v8("x")), headers={JWT_HEADER: JWT})
     assert "grazie-agent" not in simulator.requests(last=1)[0]["headers"]
+
+
+def test_tool_choice_is_honoured(simulator: Simulator) -> None:
+    from harness import parameter_data
+
+    def calls(message: str, *keys) -> list[str]:
+        body = chat_body_v8(message, tools=[SEARCH, {"name": "lookup", "description": "d", "parameters": {"schema": {"type": "object"}}}])
+        body["parameters"]["data"] += parameter_data(*keys)["data"]
+        response = simulator.chat(JWT, body)
+        assert response.status_code == 200, response.text
+        return [c["name"] for c in tool_calls_v8(events_of(response))]
+
+    assert calls("use search") == ["search"]
+    assert calls("use search", ("tool-choice-none", "bool", True)) == []
+    assert calls("just talk", ("tool-choice-required", "bool", True)) == ["search"]
+    assert calls("just talk", ("tool-choice-named", "text", "lookup")) == ["lookup"]

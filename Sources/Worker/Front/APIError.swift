@@ -28,19 +28,6 @@ struct APIError: Error, Sendable {
         message: "no available JWT tokens: no healthy JWT tokens available",
         type: "server_error", code: "no_available_tokens"
     )
-
-    static func notFound(_ path: String) -> APIError {
-        APIError(status: .notFound, message: "Unknown route: \(path)", type: "invalid_request_error", code: "not_found")
-    }
-
-    static func methodNotAllowed(_ method: HTTPMethod, _ path: String, allowed: [HTTPMethod]) -> APIError {
-        APIError(
-            status: .methodNotAllowed,
-            message: "Method \(method.rawValue) is not allowed on \(path)",
-            type: "invalid_request_error", code: "method_not_allowed",
-            headers: ["allow": allowed.map(\.rawValue).joined(separator: ", ")]
-        )
-    }
 }
 
 extension ResponseWriter {

@@ -5,57 +5,77 @@ import NIOHTTP1
 import Shared
 
 /// The tenant's public HTTP API: OpenAI endpoints plus the seed's management endpoints.
+/// `/health` is open; everything else needs one of the tenant's keys.
 struct ProxyResponder: HTTPResponder {
     let runtime: WorkerRuntime
+    private let router: Router
 
-    private static let routes: [String: [HTTPMethod]] = [
-        "/v1/chat/completions": [.POST],
-        "/v1/models": [.GET],
-        "/health": [.GET],
-        "/stats": [.GET],
-        "/config": [.GET],
-        "/reload": [.POST],
-    ]
+    init(runtime: WorkerRuntime) {
+        self.runtime = runtime
+        let endpoints = ProxyEndpoints(runtime: runtime)
+        var router = Router(errorShape: .openAI)
+        router.on(.GET, "/health") { _, writer in try await endpoints.health(writer) }
+        router.on(.POST, "/v1/chat/completions") { routed, writer in
+            try endpoints.authorize(routed.request)
+            try await endpoints.chat(routed.request, writer: writer)
+        }
+        router.on(.GET, "/v1/models") { routed, writer in
+            try endpoints.authorize(routed.request)
+            try await writer.respond(status: .ok, json: endpoints.encode(endpoints.modelList()))
+        }
+        router.on(.GET, "/stats") { routed, writer in
+            try endpoints.authorize(routed.request)
+            try await writer.respond(status: .ok, json: endpoints.encode(runtime.stats()))
+        }
+        router.on(.GET, "/config") { routed, writer in
+            try endpoints.authorize(routed.request)
+            try await writer.respond(status: .ok, json: runtime.configSummary().jsonText)
+        }
+        router.on(.POST, "/reload") { routed, writer in
+            try endpoints.authorize(routed.request)
+            try await endpoints.reload(writer)
+        }
+        self.router = router
+    }
 
     func respond(to request: ServerRequest, writer: ResponseWriter) async throws {
-        let path = request.path.count > 1 && request.path.hasSuffix("/") ? String(request.path.dropLast()) : request.path
-        let isChat = path == "/v1/chat/completions"
+        let isChat = request.path.split(separator: "/") == ["v1", "chat", "completions"]
         defer { runtime.count(status: writer.status, chat: isChat) }
         do {
-            guard let allowed = Self.routes[path] else { throw APIError.notFound(path) }
-            guard allowed.contains(request.method) else {
-                throw APIError.methodNotAllowed(request.method, path, allowed: allowed)
-            }
-            if path == "/health" {
-                let health = runtime.health()
-                try await writer.respond(status: health.status == "down" ? .serviceUnavailable : .ok, json: encode(health))
-                return
-            }
-            guard runtime.authenticator.isAuthorized(request.headers) else {
-                let presented = ClientAuthenticator.presentedKey(request.headers)
-                runtime.logger.warning("rejected request with a wrong or missing API key", metadata: [
-                    "path": "\(path)", "key": "\(presented.map(fingerprint) ?? "none")",
-                ])
-                throw APIError.unauthorized
-            }
-            switch path {
-            case "/v1/chat/completions": try await chat(request, writer: writer)
-            case "/v1/models": try await writer.respond(status: .ok, json: encode(modelList()))
-            case "/stats": try await writer.respond(status: .ok, json: encode(runtime.stats()))
-            case "/config": try await writer.respond(status: .ok, json: runtime.configSummary().jsonText)
-            case "/reload": try await reload(writer)
-            default: throw APIError.notFound(path)
-            }
+            try await router.respond(to: request, writer: writer)
         } catch let error as APIError {
             if !writer.headWritten { try await writer.respond(error) }
         }
     }
 
-    private func encode<T: Encodable>(_ value: T) throws -> String {
+    func modelList() -> OpenAIWire.ModelList { ProxyEndpoints(runtime: runtime).modelList() }
+}
+
+/// What each route of `ProxyResponder` does.
+struct ProxyEndpoints: Sendable {
+    let runtime: WorkerRuntime
+
+    func health(_ writer: ResponseWriter) async throws {
+        let health = runtime.health()
+        try await writer.respond(status: health.status == "down" ? .serviceUnavailable : .ok, json: encode(health))
+    }
+
+    /// The tenant's keys, compared in constant time; a rejected key is logged as its fingerprint.
+    func authorize(_ request: ServerRequest) throws(APIError) {
+        guard runtime.authenticator.isAuthorized(request.headers) else {
+            let presented = ClientAuthenticator.presentedKey(request.headers)
+            runtime.logger.warning("rejected request with a wrong or missing API key", metadata: [
+                "path": "\(request.path)", "key": "\(presented.map(fingerprint) ?? "none")",
+            ])
+            throw APIError.unauthorized
+        }
+    }
+
+    func encode<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try JSONEncoder.reports().encode(value), as: UTF8.self)
     }
 
-    private func reload(_ writer: ResponseWriter) async throws {
+    func reload(_ writer: ResponseWriter) async throws {
         do {
             let summary = try await runtime.reload()
             try await writer.respond(status: .ok, json: encode(summary))
@@ -71,7 +91,7 @@ struct ProxyResponder: HTTPResponder {
         })
     }
 
-    private func chat(_ request: ServerRequest, writer: ResponseWriter) async throws {
+    func chat(_ request: ServerRequest, writer: ResponseWriter) async throws {
         let body: ChatCompletionRequest
         do {
             body = try JSONDecoder.shared.decode(ChatCompletionRequest.self, from: Data(request.body.readableBytesView))
