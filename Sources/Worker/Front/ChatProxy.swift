@@ -5,8 +5,9 @@ import NIOCore
 import NIOHTTP1
 import Shared
 
-/// One chat completion, end to end: lease a JWT, call the upstream, turn its events into an
-/// OpenAI answer (streamed or whole), fail over to another JWT while nothing went to the client.
+/// One chat, end to end, whatever the front protocol: lease a JWT, call the upstream, fold its
+/// events into an answer and hand it to the plan's encoder (streamed or whole), fail over to
+/// another JWT while nothing went to the client.
 struct ChatProxy: Sendable {
     var pool: TokenPool
     var upstream: UpstreamClient
@@ -16,10 +17,10 @@ struct ChatProxy: Sendable {
     var logger: Logger
 
     struct Plan: Sendable {
-        var model: String
         var body: ByteBuffer
         var stream: Bool
-        var includeUsage: Bool
+        /// The front protocol's wire format.
+        var encoder: any AnswerEncoder
         /// A Codex profile: sent to the responses endpoint.
         var codex = false
         /// Upstream tool-call id → the client's own (ids over 40 characters were shortened).
@@ -45,22 +46,26 @@ struct ChatProxy: Sendable {
     func run(_ plan: Plan, writer: ResponseWriter) async throws {
         guard plan.stream else {
             if let error = try await attempts(plan, writer: writer, sink: nil), !writer.headWritten {
-                try await writer.respond(error)
+                try await respond(error, plan: plan, writer: writer)
             }
             return
         }
-        let sink = SSESink(writer: writer)
+        let sink = SSESink(writer: writer, keepAlive: plan.encoder.keepAlive)
         let error = try await withKeepAlive(sink, interval: keepaliveInterval) {
             try await attempts(plan, writer: writer, sink: sink)
         }
         guard let error else { return }
         if await sink.headSent {
-            // Keep-alive comments already sent a 200 head: the error travels as an event.
-            try? await sink.send(json: error.json)
-            try? await sink.finish()
+            // Keep-alives already sent a 200 head: the error travels as an event.
+            try? await sink.finish(plan.encoder.failure(error, started: false))
         } else {
-            try await writer.respond(error)
+            try await respond(error, plan: plan, writer: writer)
         }
+    }
+
+    private func respond(_ error: APIError, plan: Plan, writer: ResponseWriter) async throws {
+        let answer = plan.encoder.response(for: error)
+        try await writer.respond(status: answer.status, json: answer.json, headers: answer.headers)
     }
 
     /// Tries JWTs until one answers; returns the error to give the client when none did.
@@ -121,19 +126,16 @@ struct ChatProxy: Sendable {
                 let text = String(buffer: (try? await response.body.collect(upTo: 64 << 10)) ?? ByteBuffer())
                 return .failed(Self.classify(status: response.status, headers: response.headers, body: text))
             }
-            let id = "chatcmpl-" + RandomID.hex(24)
-            let created = Int(Date().timeIntervalSince1970)
             if let sink {
-                _ = try await streamAnswer(response, plan: plan, sink: sink, id: id, created: created)
+                _ = try await streamAnswer(response, plan: plan, sink: sink)
                 pool.complete(lease, outcome: .success)
             } else {
                 let builder = try await collectAnswer(response, plan: plan)
                 // The upstream part is done: a client that leaves now says nothing about the JWT.
                 pool.complete(lease, outcome: .success)
-                let completion = builder.completion(id: id, created: created, model: plan.model)
-                let data = try JSONEncoder.shared.encode(completion)
+                let json = try plan.encoder.whole(builder)
                 do {
-                    try await writer.respond(status: .ok, json: String(decoding: data, as: UTF8.self))
+                    try await writer.respond(status: .ok, json: json)
                 } catch {
                     throw ClientGone()
                 }
@@ -153,7 +155,7 @@ struct ChatProxy: Sendable {
                 return .failed(AttemptFailure(outcome: .cancelled, message: "client disconnected", clientGone: true))
             }
             if let sink, await sink.answerStarted {
-                await endStreamWithError(sink, failure.message, lease: lease, outcome: failure.outcome)
+                await endStreamWithError(sink, failure.message, plan: plan, lease: lease, outcome: failure.outcome)
                 return .answered
             }
             return .failed(failure)
@@ -161,13 +163,12 @@ struct ChatProxy: Sendable {
     }
 
     /// A failure after the client got part of the answer: no failover is possible, so the
-    /// stream ends with an error event and `[DONE]` (never a hang).
-    private func endStreamWithError(_ sink: SSESink, _ message: String, lease: Lease, outcome: TokenOutcome) async {
+    /// stream ends with the front's error event and terminator (never a hang).
+    private func endStreamWithError(_ sink: SSESink, _ message: String, plan: Plan, lease: Lease, outcome: TokenOutcome) async {
         pool.complete(lease, outcome: Task.isCancelled ? .cancelled : outcome, error: message)
         logger.warning("upstream failed mid-stream", metadata: ["token": "\(lease.name)", "error": "\(message)"])
-        let error = ErrorBody.json(message: "Upstream failed mid-stream: \(message)", type: "upstream_error", code: "upstream_error")
-        try? await sink.send(json: error)
-        try? await sink.finish()
+        let error = APIError(status: .badGateway, message: "Upstream failed mid-stream: \(message)", type: "upstream_error", code: "upstream_error")
+        try? await sink.finish(plan.encoder.failure(error, started: true))
     }
 
     /// Decodes one event. A broken stream (not JSON) and an `event_type: "error"` event are
@@ -212,33 +213,19 @@ struct ChatProxy: Sendable {
         throw AttemptFailure(outcome: .upstreamFailure("stream ended early"), message: "upstream stream ended before `data: end`")
     }
 
-    private func streamAnswer(
-        _ response: HTTPClientResponse, plan: Plan, sink: SSESink, id: String, created: Int
-    ) async throws -> AnswerBuilder {
-        let encoder = JSONEncoder.shared
+    private func streamAnswer(_ response: HTTPClientResponse, plan: Plan, sink: SSESink) async throws -> AnswerBuilder {
+        var encoder = plan.encoder
         var builder = AnswerBuilder(restoredIDs: plan.restoredToolIDs)
         var parser = SSEParser()
         var skipped = false
-        func chunk(_ delta: OpenAIWire.Chunk.Delta, finish: String? = nil) throws -> String {
-            let c = OpenAIWire.Chunk(
-                id: id, created: created, model: plan.model,
-                choices: [.init(delta: delta, finishReason: finish)],
-                includeUsageField: plan.includeUsage
-            )
-            return String(decoding: try encoder.encode(c), as: UTF8.self)
-        }
         func forward(_ payloads: [String]) async throws -> Bool {
             for payload in payloads {
                 let event = try decode(payload, skipped: &skipped)
                 let deltas = builder.apply(event)
-                if !deltas.isEmpty || builder.ended {
-                    if await !sink.answerStarted {
-                        try await sink.startAnswer(json: chunk(.init(role: "assistant", content: "")))
-                    }
+                if !deltas.isEmpty || builder.ended, await !sink.answerStarted {
+                    try await sink.startAnswer(encoder.opening())
                 }
-                for delta in deltas {
-                    try await sink.send(json: chunk(delta.chunkDelta))
-                }
+                if !deltas.isEmpty { try await sink.send(encoder.frames(for: deltas)) }
                 if builder.ended { return true }
             }
             return false
@@ -251,15 +238,7 @@ struct ChatProxy: Sendable {
         guard done else {
             throw AttemptFailure(outcome: .upstreamFailure("stream ended early"), message: "upstream stream ended before `data: end`")
         }
-        try await sink.send(json: chunk(.init(), finish: builder.finishReason))
-        if plan.includeUsage {
-            let usageChunk = OpenAIWire.Chunk(
-                id: id, created: created, model: plan.model, choices: [],
-                usage: builder.quota.map { OpenAIWire.Usage(jetbrainsQuota: $0) }, includeUsageField: true
-            )
-            try await sink.send(json: String(decoding: try encoder.encode(usageChunk), as: UTF8.self))
-        }
-        try await sink.finish()
+        try await sink.finish(encoder.closing(builder))
         return builder
     }
 

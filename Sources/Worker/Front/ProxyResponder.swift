@@ -127,8 +127,8 @@ struct ProxyEndpoints: Sendable {
         }
         let encoded = try JSONEncoder.shared.encode(translation.request)
         let plan = ChatProxy.Plan(
-            model: body.model, body: ByteBuffer(bytes: encoded), stream: body.stream ?? false,
-            includeUsage: body.streamOptions?.includeUsage ?? false,
+            body: ByteBuffer(bytes: encoded), stream: body.stream ?? false,
+            encoder: OpenAIChatEncoder(model: body.model, includeUsage: body.streamOptions?.includeUsage ?? false),
             codex: translation.codex, restoredToolIDs: translation.restoredToolIDs
         )
         try await runtime.chatProxy.run(plan, writer: writer)

@@ -5,21 +5,23 @@ import Shared
 /// The client went away (or its connection broke) while we wrote to it.
 struct ClientGone: Error {}
 
-/// Writes an OpenAI event stream to the client: the head once, `data:` events as they come,
-/// keep-alive comments during silences, `[DONE]` at the end. An actor, so the keep-alive timer
-/// and the answer never interleave inside an event, and nothing follows `[DONE]`.
+/// Writes an event stream to the client: the head once, frames as they come, keep-alives
+/// during silences, the encoder's terminator at the end. An actor, so the keep-alive timer and
+/// the answer never interleave inside an event, and nothing follows the terminator.
 ///
 /// The head may go out before any answer (a keep-alive during a long wait for the upstream's
-/// first event); failover stays possible until `answerStarted`, since a comment carries no answer.
+/// first event); failover stays possible until `answerStarted`, since a keep-alive carries no answer.
 actor SSESink {
     private let writer: ResponseWriter
+    private let keepAlive: String
     private(set) var headSent = false
     private(set) var answerStarted = false
     private var closed = false
     private var lastWrite = ContinuousClock.now
 
-    init(writer: ResponseWriter) {
+    init(writer: ResponseWriter, keepAlive: String) {
         self.writer = writer
+        self.keepAlive = keepAlive
     }
 
     private func guarded(_ body: () async throws -> Void) async throws {
@@ -43,34 +45,35 @@ actor SSESink {
         }
     }
 
-    /// Sends the first event of the answer (the role chunk); from now on no failover.
-    func startAnswer(json: String) async throws {
+    /// Sends the frames that open the answer; from now on no failover.
+    func startAnswer(_ frames: String) async throws {
         answerStarted = true
-        try await send(json: json)
+        try await send(frames)
     }
 
-    func send(json: String) async throws {
+    func send(_ frames: String) async throws {
         guard !closed else { throw ClientGone() }
+        guard !frames.isEmpty else { return }
         try await sendHeadIfNeeded()
         lastWrite = .now
-        try await guarded { try await writer.write("data: \(json)\n\n") }
+        try await guarded { try await writer.write(frames) }
     }
 
-    /// Ends the stream with `data: [DONE]`.
-    func finish() async throws {
+    /// Sends the last frames (the terminator among them); nothing is written after.
+    func finish(_ frames: String) async throws {
         guard !closed else { return }
         try await sendHeadIfNeeded()
         closed = true
-        try await guarded { try await writer.write("data: [DONE]\n\n") }
+        try await guarded { try await writer.write(frames) }
     }
 
-    /// Writes a comment line if nothing was written for `interval` (sending the head first if
+    /// Writes a keep-alive if nothing was written for `interval` (sending the head first if
     /// the answer has not started yet).
     func keepAliveIfIdle(for interval: Duration) async throws {
         guard !closed, ContinuousClock.now - lastWrite >= interval else { return }
         try await sendHeadIfNeeded()
         lastWrite = .now
-        try await guarded { try await writer.write(": keep-alive\n\n") }
+        try await guarded { try await writer.write(keepAlive) }
     }
 }
 
