@@ -269,3 +269,29 @@ import Testing
         #expect(pool.lease() != nil)
     }
 }
+
+@Suite struct SessionAffinityTests {
+    @Test func aSessionStaysOnItsJWTWhileItIsUsable() {
+        let clock = ManualClock()
+        let pool = TokenPool(
+            tokens: [.init(name: "a", source: .jwt("jwt-a")), .init(name: "b", source: .jwt("jwt-b"))],
+            strategy: .roundRobin, logger: TestSupport.silentLogger, clock: clock.function
+        )
+        let first = pool.lease(session: "s1")!
+        pool.complete(first, outcome: .success)
+        for _ in 0..<5 {
+            let again = pool.lease(session: "s1")!
+            #expect(again.jwt == first.jwt)
+            pool.complete(again, outcome: .success)
+        }
+        // The JWT cools down: the session moves, and stays on its new JWT.
+        let failing = pool.lease(session: "s1")!
+        pool.complete(failing, outcome: .upstreamFailure("HTTP 500"))
+        let moved = pool.lease(session: "s1")!
+        #expect(moved.jwt != first.jwt)
+        pool.complete(moved, outcome: .success)
+        #expect(pool.lease(session: "s1")?.jwt == moved.jwt)
+        // Excluded (failover within one request) wins over affinity.
+        #expect(pool.lease(excluding: [moved.jwt], session: "s1")?.jwt == nil)
+    }
+}

@@ -25,6 +25,8 @@ struct ChatProxy: Sendable {
         var codex = false
         /// Upstream tool-call id → the client's own (ids over 40 characters were shortened).
         var restoredToolIDs: [String: String] = [:]
+        /// A client session to keep on one JWT while it is usable (`X-Claude-Code-Session-Id`).
+        var session: String? = nil
     }
 
     /// Why an attempt did not produce an answer, while the client has seen nothing yet.
@@ -75,7 +77,7 @@ struct ChatProxy: Sendable {
         var attempts = 0
         while attempts < maxAttempts {
             try Task.checkCancellation()
-            guard let lease = pool.lease(excluding: tried) else { break }
+            guard let lease = pool.lease(excluding: tried, session: plan.session) else { break }
             attempts += 1
             tried.insert(lease.jwt)
             let result = await attempt(plan, lease: lease, writer: writer, sink: sink)

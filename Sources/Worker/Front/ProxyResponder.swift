@@ -20,8 +20,28 @@ struct ProxyResponder: HTTPResponder {
             try await endpoints.chat(routed.request, writer: writer)
         }
         router.on(.GET, "/v1/models") { routed, writer in
+            // Anthropic's SDKs and Claude Code send `anthropic-version`: answer in their format.
+            if routed.request.headers.contains(name: "anthropic-version") {
+                try await endpoints.anthropic(writer) {
+                    try endpoints.authorize(routed.request)
+                    try await writer.respond(status: .ok, json: endpoints.anthropicModelList())
+                }
+                return
+            }
             try endpoints.authorize(routed.request)
             try await writer.respond(status: .ok, json: endpoints.encode(endpoints.modelList()))
+        }
+        router.on(.POST, "/v1/messages") { routed, writer in
+            try await endpoints.anthropic(writer) {
+                try endpoints.authorize(routed.request)
+                try await endpoints.messages(routed.request, writer: writer)
+            }
+        }
+        router.on(.POST, "/v1/messages/count_tokens") { routed, writer in
+            try await endpoints.anthropic(writer) {
+                try endpoints.authorize(routed.request)
+                try await endpoints.countTokens(routed.request, writer: writer)
+            }
         }
         router.on(.GET, "/stats") { routed, writer in
             try endpoints.authorize(routed.request)
@@ -106,17 +126,19 @@ struct ProxyEndpoints: Sendable {
         if let n = body.n, n != 1 {
             throw APIError.invalidRequest("n=\(n) is not supported: JetBrains AI returns one choice per request", code: "unsupported_parameter", param: "n")
         }
-        let profile: String
-        switch runtime.models.resolve(body.model) {
-        case .profile(let p):
-            profile = p
-        case .unknown(let suggestions):
-            let hint = suggestions.isEmpty ? "" : " Did you mean " + suggestions.map { "'\($0)'" }.joined(separator: ", ") + "?"
-            throw APIError.invalidRequest(
-                "The model '\(body.model)' does not exist.\(hint) GET /v1/models lists the available ones.",
-                code: "model_not_found", param: "model"
-            )
-        }
+        try await send(
+            body, stream: body.stream ?? false,
+            encoder: OpenAIChatEncoder(model: body.model, includeUsage: body.streamOptions?.includeUsage ?? false),
+            writer: writer
+        )
+    }
+
+    /// The path every front shares once it has the internal chat request: resolve the model,
+    /// translate, and run the one lease/failover/stream loop with the front's encoder.
+    func send(
+        _ body: ChatCompletionRequest, stream: Bool, encoder: any AnswerEncoder, session: String? = nil, writer: ResponseWriter
+    ) async throws {
+        let profile = try resolve(body.model)
         let settings = runtime.settings
         let translation: Translation
         do {
@@ -127,11 +149,25 @@ struct ProxyEndpoints: Sendable {
         }
         let encoded = try JSONEncoder.shared.encode(translation.request)
         let plan = ChatProxy.Plan(
-            body: ByteBuffer(bytes: encoded), stream: body.stream ?? false,
-            encoder: OpenAIChatEncoder(model: body.model, includeUsage: body.streamOptions?.includeUsage ?? false),
-            codex: translation.codex, restoredToolIDs: translation.restoredToolIDs
+            body: ByteBuffer(bytes: encoded), stream: stream, encoder: encoder,
+            codex: translation.codex, restoredToolIDs: translation.restoredToolIDs, session: session
         )
         try await runtime.chatProxy.run(plan, writer: writer)
+    }
+
+    /// A known alias or listed profile; else 400 `model_not_found` naming close matches.
+    func resolve(_ model: String) throws(APIError) -> String {
+        switch runtime.models.resolve(model) {
+        case .profile(let profile):
+            return profile
+        case .unknown(let suggestions):
+            let hint = suggestions.isEmpty ? "" : " Did you mean " + suggestions.map { "'\($0)'" }.joined(separator: ", ") + "?"
+            throw APIError(
+                status: .badRequest,
+                message: "The model '\(model)' does not exist.\(hint) GET /v1/models lists the available ones.",
+                type: "invalid_request_error", code: "model_not_found", param: "model"
+            )
+        }
     }
 }
 

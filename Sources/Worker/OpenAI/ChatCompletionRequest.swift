@@ -26,6 +26,8 @@ struct ChatCompletionRequest: Decodable, Sendable {
     var reasoningEffort: String?
     var verbosity: String?
     var parallelToolCalls: Bool?
+    /// Not an OpenAI field: Anthropic's `thinking.budget_tokens`, set by that front.
+    var thinkingBudget: Int? = nil
 
     struct StreamOptions: Decodable, Sendable {
         var includeUsage: Bool?

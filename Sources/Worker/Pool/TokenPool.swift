@@ -53,6 +53,9 @@ final class TokenPool: Sendable {
 
     struct State: Sendable {
         var records: [Record] = []
+        /// Session affinity (Claude Code's `X-Claude-Code-Session-Id`): session → the JWT it
+        /// last used, with when; bounded by `maxSessions`.
+        var sessions: [String: (key: TokenKey, at: Date)] = [:]
         var strategy: BalanceStrategy = .roundRobin
         var policy = CooldownPolicy()
     }
@@ -117,21 +120,43 @@ final class TokenPool: Sendable {
     }
 
     /// Leases the best usable JWT not in `excluding` (JWT values already tried for this request).
-    func lease(excluding tried: Set<String> = []) -> Lease? {
+    /// Most sessions remembered for affinity; past it the least recently used are forgotten.
+    static let maxSessions = 10_000
+
+    /// A usable JWT not in `tried`, by the pool's strategy — or, for a `session` seen before,
+    /// the JWT that session used last while that JWT is usable.
+    func lease(excluding tried: Set<String> = [], session: String? = nil) -> Lease? {
         let now = clock()
         let r = random()
         return state.withLock { s -> Lease? in
-            let candidates = s.records.indices.compactMap { i -> Selection.Candidate? in
-                let rec = s.records[i]
-                guard let jwt = rec.jwt, !tried.contains(jwt), rec.status.health.isUsable(at: now) else { return nil }
-                return .init(index: i, priority: rec.config.priority, weight: rec.config.weight,
-                             inFlight: rec.inFlight, currentWeight: rec.currentWeight)
+            var index: Int?
+            if let session, let remembered = s.sessions[session],
+               let i = s.records.firstIndex(where: { $0.key == remembered.key }),
+               let jwt = s.records[i].jwt, !tried.contains(jwt), s.records[i].status.health.isUsable(at: now)
+            {
+                index = i
+            } else {
+                let candidates = s.records.indices.compactMap { i -> Selection.Candidate? in
+                    let rec = s.records[i]
+                    guard let jwt = rec.jwt, !tried.contains(jwt), rec.status.health.isUsable(at: now) else { return nil }
+                    return .init(index: i, priority: rec.config.priority, weight: rec.config.weight,
+                                 inFlight: rec.inFlight, currentWeight: rec.currentWeight)
+                }
+                guard let choice = Selection.choose(candidates, strategy: s.strategy, random: r) else { return nil }
+                for (i, w) in choice.currentWeights { s.records[i].currentWeight = w }
+                index = choice.index
             }
-            guard let choice = Selection.choose(candidates, strategy: s.strategy, random: r) else { return nil }
-            for (i, w) in choice.currentWeights { s.records[i].currentWeight = w }
-            s.records[choice.index].inFlight += 1
-            s.records[choice.index].lastUsed = now
-            let rec = s.records[choice.index]
+            guard let index else { return nil }
+            s.records[index].inFlight += 1
+            s.records[index].lastUsed = now
+            let rec = s.records[index]
+            if let session {
+                s.sessions[session] = (rec.key, now)
+                if s.sessions.count > Self.maxSessions {
+                    let oldest = s.sessions.sorted { $0.value.at < $1.value.at }.prefix(Self.maxSessions / 10)
+                    for (name, _) in oldest { s.sessions.removeValue(forKey: name) }
+                }
+            }
             return Lease(key: rec.key, name: rec.config.name, jwt: rec.jwt!, isLicense: rec.isLicense)
         }
     }

@@ -182,6 +182,7 @@ struct ChatTranslator: Sendable {
         }
         add(.reasoningEffort, request.reasoningEffort.map { .text($0) })
         add(.verbosity, request.verbosity.map { .text($0) })
+        add(.thinkingBudget, request.thinkingBudget.map { .int($0) })
         if !functions.isEmpty { add(.parallelToolCalls, request.parallelToolCalls.map { .bool($0) }) }
         return parameters.data.isEmpty ? nil : parameters
     }
