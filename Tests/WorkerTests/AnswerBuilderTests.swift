@@ -151,9 +151,9 @@ final class IDCounter: Sendable {
         let c = try completionJSON([.content("Hello"), .content(" world"), .finish(reason: "stop"), .end])
         #expect(c == json(#"""
         {"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o",
-         "choices":[{"index":0,"message":{"role":"assistant","content":"Hello world"},"logprobs":null,"finish_reason":"stop"}]}
+         "choices":[{"index":0,"message":{"role":"assistant","content":"Hello world"},"logprobs":null,"finish_reason":"stop"}],
+         "usage":{"prompt_tokens":0,"completion_tokens":3,"total_tokens":3}}
         """#))
-        #expect(c["usage"] == nil)
     }
 
     @Test func completionWithOnlyToolCallsHasNullContent() throws {
@@ -192,16 +192,19 @@ final class IDCounter: Sendable {
         #expect(c["choices"]?.at(0)?["finish_reason"] == .string("length"))
     }
 
-    @Test func usageOnlyWhenQuotaWasSeen() throws {
+    @Test func usageHasEstimatedTokensAndTheQuotaWhenSeen() throws {
         let c = try completionJSON([
             .content("x"), .finish(reason: "stop"),
             .quota(.init(spent: "1.5", current: "10", maximum: "100", until: "2025-08-01T00:00:00Z")), .end,
         ])
-        #expect(c["usage"] == json(#"""
-        {"jetbrains_quota":{"spent":"1.5","current":"10","maximum":"100","until":"2025-08-01T00:00:00Z"}}
+        #expect(c["usage"]?["jetbrains_quota"] == json(#"""
+        {"spent":"1.5","current":"10","maximum":"100","until":"2025-08-01T00:00:00Z"}
         """#))
+        #expect(c["usage"]?["completion_tokens"]?.asNumber == 1)
+        #expect(c["usage"]?["total_tokens"]?.asNumber == c["usage"]?["completion_tokens"]?.asNumber)
         let withoutQuota = try completionJSON([.content("x"), .finish(reason: "stop"), .end])
-        #expect(withoutQuota.objectValue?.keys.contains("usage") == false)
+        #expect(withoutQuota["usage"]?["jetbrains_quota"] == nil)
+        #expect(withoutQuota["usage"]?["prompt_tokens"] != nil)
     }
 
     // MARK: streaming chunks

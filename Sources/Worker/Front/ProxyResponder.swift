@@ -128,7 +128,10 @@ struct ProxyEndpoints: Sendable {
         }
         try await send(
             body, stream: body.stream ?? false,
-            encoder: OpenAIChatEncoder(model: body.model, includeUsage: body.streamOptions?.includeUsage ?? false),
+            encoder: OpenAIChatEncoder(
+                model: body.model, includeUsage: body.streamOptions?.includeUsage ?? false,
+                promptTokens: TokenEstimator.inputTokens(of: body)
+            ),
             writer: writer
         )
     }

@@ -14,12 +14,33 @@ enum OpenAIWire {
         }
     }
 
-    /// `usage` is filled from what the upstream reports, never estimated: JetBrains AI reports the
-    /// quota spent (`QuotaMetadata`), not token counts, so token fields are absent and the quota
-    /// report rides along under `jetbrains_quota`.
+    /// JetBrains AI reports the quota spent (`QuotaMetadata`), not token counts: the token
+    /// fields are estimates (`TokenEstimator`, the same as the Anthropic front's), and what the
+    /// upstream reported rides along under `jetbrains_quota`.
     struct Usage: Encodable, Sendable {
-        var jetbrainsQuota: QuotaReport
-        enum CodingKeys: String, CodingKey { case jetbrainsQuota = "jetbrains_quota" }
+        var promptTokens: Int
+        var completionTokens: Int
+        var totalTokens: Int { promptTokens + completionTokens }
+        var jetbrainsQuota: QuotaReport?
+        enum CodingKeys: String, CodingKey {
+            case promptTokens = "prompt_tokens"
+            case completionTokens = "completion_tokens"
+            case totalTokens = "total_tokens"
+            case jetbrainsQuota = "jetbrains_quota"
+        }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(promptTokens, forKey: .promptTokens)
+            try c.encode(completionTokens, forKey: .completionTokens)
+            try c.encode(totalTokens, forKey: .totalTokens)
+            try c.encodeIfPresent(jetbrainsQuota, forKey: .jetbrainsQuota)
+        }
+
+        init(promptTokens: Int, answer: AnswerBuilder) {
+            self.promptTokens = promptTokens
+            self.completionTokens = TokenEstimator.outputTokens(of: answer)
+            self.jetbrainsQuota = answer.quota
+        }
     }
 
     struct Completion: Encodable, Sendable {
@@ -110,7 +131,7 @@ enum OpenAIWire {
 }
 
 extension AnswerBuilder {
-    func completion(id: String, created: Int, model: String) -> OpenAIWire.Completion {
+    func completion(id: String, created: Int, model: String, promptTokens: Int = 0) -> OpenAIWire.Completion {
         let calls = orderedToolCalls.map {
             OpenAIWire.ToolCallOut(index: nil, id: $0.id, type: "function", function: .init(name: $0.name, arguments: $0.arguments))
         }
@@ -120,7 +141,7 @@ extension AnswerBuilder {
                 message: .init(content: calls.isEmpty || !text.isEmpty ? text : nil, toolCalls: calls.isEmpty ? nil : calls),
                 finishReason: finishReason
             )],
-            usage: quota.map { OpenAIWire.Usage(jetbrainsQuota: $0) }
+            usage: OpenAIWire.Usage(promptTokens: promptTokens, answer: self)
         )
     }
 }

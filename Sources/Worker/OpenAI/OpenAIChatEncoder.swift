@@ -8,13 +8,15 @@ import Shared
 struct OpenAIChatEncoder: AnswerEncoder {
     var model: String
     var includeUsage: Bool
+    /// The request's estimated tokens, for `usage.prompt_tokens`.
+    var promptTokens = 0
     var id = "chatcmpl-" + RandomID.hex(24)
     var created = Int(Date().timeIntervalSince1970)
 
     let keepAlive = ": keep-alive\n\n"
 
     func whole(_ answer: AnswerBuilder) throws -> String {
-        try Self.json(answer.completion(id: id, created: created, model: model))
+        try Self.json(answer.completion(id: id, created: created, model: model, promptTokens: promptTokens))
     }
 
     func response(for error: APIError) -> (status: HTTPResponseStatus, json: String, headers: HTTPHeaders) {
@@ -36,7 +38,7 @@ struct OpenAIChatEncoder: AnswerEncoder {
         if includeUsage {
             out += try frame(OpenAIWire.Chunk(
                 id: id, created: created, model: model, choices: [],
-                usage: answer.quota.map { OpenAIWire.Usage(jetbrainsQuota: $0) }, includeUsageField: true
+                usage: OpenAIWire.Usage(promptTokens: promptTokens, answer: answer), includeUsageField: true
             ))
         }
         return out + "data: [DONE]\n\n"
