@@ -25,7 +25,7 @@ cat <<'TXT'
 
   curl -s http://127.0.0.1:8081/v1/chat/completions -H 'Authorization: Bearer demo-key-a' \
        -H 'Content-Type: application/json' \
-       -d '{"model":"claude-sonnet-4-5","messages":[{"role":"user","content":"Hello, fleet!"}]}'
+       -d '{"model":"claude-sonnet-4-6","messages":[{"role":"user","content":"Hello, fleet!"}]}'
   curl -sN http://127.0.0.1:8082/v1/chat/completions -H 'Authorization: Bearer demo-key-b1' \
        -d '{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"Stream me"}]}'
   curl -s http://127.0.0.1:9090/health
