@@ -5,12 +5,8 @@ import NIOHTTP1
 public protocol HTTPResponder: Sendable {
     func respond(to request: ServerRequest, writer: ResponseWriter) async throws
     /// How errors answered on this responder's behalf are worded: by the server (413 body too
-    /// large, 500 when `respond` throws) and by a `Router` (404, 405). Default: `.openAI`.
+    /// large, 500 when `respond` throws) and by a `Router` (404, 405). Each API has its own.
     var errorShape: ErrorShape { get }
-}
-
-extension HTTPResponder {
-    public var errorShape: ErrorShape { .openAI }
 }
 
 /// An error answered to the client: status, a message for people, a short machine code.
@@ -37,16 +33,6 @@ public struct ErrorShape: Sendable {
     }
 
     public func json(_ error: HTTPError) -> String { render(error) }
-
-    /// OpenAI's `{"error": {"message", "type", "code"}}`, typed `server_error` for 5xx and
-    /// `invalid_request_error` otherwise.
-    public static let openAI = ErrorShape { error in
-        ErrorBody.json(
-            message: error.message,
-            type: error.status.code >= 500 ? "server_error" : "invalid_request_error",
-            code: error.code
-        )
-    }
 }
 
 extension ResponseWriter {

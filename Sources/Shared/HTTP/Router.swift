@@ -3,7 +3,7 @@ import NIOHTTP1
 /// Routes requests by method and path to handlers; answers 404 for an unknown path and 405
 /// (with `Allow`) for a known path and another method, in its `errorShape`.
 ///
-///     var router = Router(errorShape: .openAI)
+///     var router = Router(errorShape: someShape)
 ///     router.on(.GET, "/health") { request, writer in … }
 ///     router.on(.POST, "/tenants/:name/:action") { request, writer in request["name"] … }
 ///
@@ -33,7 +33,7 @@ public struct Router: HTTPResponder {
         }
     }
 
-    public init(errorShape: ErrorShape = .openAI) {
+    public init(errorShape: ErrorShape) {
         self.errorShape = errorShape
     }
 

@@ -7,6 +7,7 @@ import Shared
 /// The tenant's public HTTP API: OpenAI endpoints plus the seed's management endpoints.
 /// `/health` is open; everything else needs one of the tenant's keys.
 struct ProxyResponder: HTTPResponder {
+    var errorShape: ErrorShape { .openAI }
     let runtime: WorkerRuntime
     private let router: Router
 
