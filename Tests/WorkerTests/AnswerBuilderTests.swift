@@ -152,7 +152,7 @@ final class IDCounter: Sendable {
         #expect(c == json(#"""
         {"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o",
          "choices":[{"index":0,"message":{"role":"assistant","content":"Hello world"},"logprobs":null,"finish_reason":"stop"}],
-         "usage":{"prompt_tokens":0,"completion_tokens":3,"total_tokens":3}}
+         "usage":{"prompt_tokens":0,"completion_tokens":2,"total_tokens":2}}
         """#))
     }
 
