@@ -19,6 +19,10 @@ struct ProxyResponder: HTTPResponder {
             try endpoints.authorize(routed.request)
             try await endpoints.chat(routed.request, writer: writer)
         }
+        router.on(.POST, "/v1/responses") { routed, writer in
+            try endpoints.authorize(routed.request)
+            try await endpoints.responses(routed.request, writer: writer)
+        }
         router.on(.GET, "/v1/models") { routed, writer in
             try endpoints.authorize(routed.request)
             try await writer.respond(status: .ok, json: endpoints.encode(endpoints.modelList()))
