@@ -112,6 +112,22 @@ import Testing
         #expect(output.allSatisfy { $0["id"]?.stringValue?.hasPrefix("fc_") == true && $0["status"] == .string("completed") })
     }
 
+    @Test func namespacedCallsSayTheirNamespace() throws {
+        let upstream: [UpstreamEvent] = [
+            .toolCall(.init(id: "call_1", name: "spawn_agent", arguments: "{}", index: 0)),
+            .toolCall(.init(id: "call_2", name: "exec_command", arguments: "{}", index: 1)),
+            .finish(reason: "tool_call"), .end,
+        ]
+        let encoder = ResponsesEncoder(model: "m", echo: Self.echo, inputTokens: 1, namespaces: ["spawn_agent": "multi_agent_v1"])
+        var builder = AnswerBuilder()
+        for event in upstream { _ = builder.apply(event) }
+        let whole = try #require(JSONValue(parsing: try encoder.whole(builder)))
+        #expect(whole["output"]?.arrayValue?.map { $0["namespace"] } == [.string("multi_agent_v1"), nil])
+        let (events, _) = try stream(upstream, encoder: encoder)
+        let added = events.filter { $0.name == "response.output_item.added" }
+        #expect(added.map { $0.data["item"]?["namespace"] } == [.string("multi_agent_v1"), nil])
+    }
+
     @Test func wholeLengthIsIncomplete() throws {
         let r = try whole([.content("trunc"), .finish(reason: "length"), .end])
         #expect(r["status"] == .string("incomplete"))

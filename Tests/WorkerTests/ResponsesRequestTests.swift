@@ -119,6 +119,30 @@ import Testing
         #expect(request.echo.parallelToolCalls == false)
     }
 
+    @Test func namespaceToolsArePlainFunctionsUpstream() throws {
+        // Codex sends its sub-agent tools in a namespace; the client runs them like any function.
+        let request = try decode("""
+            {"model":"m","input":"q","tools":[
+              {"type":"function","name":"exec_command","parameters":{"type":"object"}},
+              {"type":"namespace","name":"multi_agent_v1","description":"sub-agents","tools":[
+                {"type":"function","name":"spawn_agent","description":"spawn","parameters":{"type":"object"}},
+                {"type":"function","name":"wait_agent"}]}]}
+            """)
+        #expect(request.tools.map(\.name) == ["exec_command", "spawn_agent", "wait_agent"])
+        #expect(request.tools.map(\.namespace) == [nil, "multi_agent_v1", "multi_agent_v1"])
+        #expect(request.chatRequest().tools?.map(\.function.name) == ["exec_command", "spawn_agent", "wait_agent"])
+        #expect(request.echo.tools.count == 2, "echoed as sent")
+        let duplicate = try #require(rejection("""
+            {"model":"m","input":"q","tools":[{"type":"function","name":"f"},
+              {"type":"namespace","name":"ns","tools":[{"type":"function","name":"f"}]}]}
+            """))
+        #expect(duplicate.param == "tools[1].tools[0].name")
+        let builtIn = try #require(rejection("""
+            {"model":"m","input":"q","tools":[{"type":"namespace","name":"ns","tools":[{"type":"web_search"}]}]}
+            """))
+        #expect(builtIn.param == "tools[0].tools[0].type")
+    }
+
     @Test(arguments: [("auto", ToolChoice.auto), ("none", .none), ("required", .required)])
     func toolChoiceModes(mode: String, expected: ToolChoice) throws {
         let chat = try decode(#"{"model":"m","input":"q","tools":[{"type":"function","name":"f"}],"tool_choice":"\#(mode)"}"#).chatRequest()
@@ -217,6 +241,9 @@ import Testing
     @Test func builtInToolsAreNamed() throws {
         let error = try #require(rejection(#"{"model":"m","input":"q","tools":[{"type":"web_search_preview"}]}"#))
         #expect(error.message.contains("built-in tool 'web_search_preview'"))
+        #expect(error.message.contains("web_search = \"disabled\""), "how to turn it off in Codex")
+        let custom = try #require(rejection(#"{"model":"m","input":"q","tools":[{"type":"custom","name":"apply_patch"}]}"#))
+        #expect(custom.message.contains("the tool type 'custom'"))
     }
 
     @Test func notJSON() throws {

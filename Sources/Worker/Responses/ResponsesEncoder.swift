@@ -23,6 +23,8 @@ struct ResponsesEncoder: AnswerEncoder {
     var echo: ResponsesRequest.Echo
     /// The request's estimated tokens (`TokenEstimator`).
     var inputTokens: Int
+    /// Function name → the `namespace` tool it came in (function names are unique).
+    var namespaces: [String: String] = [:]
     var id = "resp_" + RandomID.hex(48)
     var createdAt = Int(Date().timeIntervalSince1970)
     var now: @Sendable () -> Int = { Int(Date().timeIntervalSince1970) }
@@ -45,18 +47,23 @@ struct ResponsesEncoder: AnswerEncoder {
         var text = ""
         var status = "in_progress"
 
-        var wire: ResponsesWire.OutputItem {
+        func wire(_ namespace: (String) -> String?) -> ResponsesWire.OutputItem {
             if let call {
-                return .functionCall(id: id, status: status, callID: call.callID, name: call.name, arguments: text)
+                return .functionCall(id: id, status: status, callID: call.callID, name: call.name, arguments: text, namespace: namespace(call.name))
             }
             return .message(id: id, status: status, text: text)
         }
     }
 
-    init(model: String, echo: ResponsesRequest.Echo, inputTokens: Int) {
+    init(model: String, echo: ResponsesRequest.Echo, inputTokens: Int, namespaces: [String: String] = [:]) {
         self.model = model
         self.echo = echo
         self.inputTokens = inputTokens
+        self.namespaces = namespaces
+    }
+
+    private func wire(_ item: Item) -> ResponsesWire.OutputItem {
+        item.wire { namespaces[$0] }
     }
 
     static func messageID() -> String { "msg_" + RandomID.hex(48) }
@@ -78,7 +85,10 @@ struct ResponsesEncoder: AnswerEncoder {
             output.append(.message(id: Self.messageID(), status: "completed", text: answer.text))
         }
         for call in calls {
-            output.append(.functionCall(id: Self.callItemID(), status: "completed", callID: call.id, name: call.name, arguments: call.arguments))
+            output.append(.functionCall(
+                id: Self.callItemID(), status: "completed", callID: call.id, name: call.name, arguments: call.arguments,
+                namespace: namespaces[call.name]
+            ))
         }
         if incomplete, let last = output.indices.last { output[last] = output[last].with(status: "incomplete") }
         return finalResponse(answer, output: output)
@@ -127,7 +137,7 @@ struct ResponsesEncoder: AnswerEncoder {
                 let index = items.count - 1
                 outputIndexOfCall[callIndex] = index
                 out += try frame(ResponsesWire.ItemEvent(
-                    type: "response.output_item.added", sequenceNumber: next(), outputIndex: index, item: items[index].wire
+                    type: "response.output_item.added", sequenceNumber: next(), outputIndex: index, item: wire(items[index])
                 ))
             case .toolCallArguments(let callIndex, let piece):
                 // The builder announces every call before its first piece.
@@ -164,10 +174,10 @@ struct ResponsesEncoder: AnswerEncoder {
                 outputIndex: index, name: items[index].call?.name, arguments: items[index].text
             ))
             out += try frame(ResponsesWire.ItemEvent(
-                type: "response.output_item.done", sequenceNumber: next(), outputIndex: index, item: items[index].wire
+                type: "response.output_item.done", sequenceNumber: next(), outputIndex: index, item: wire(items[index])
             ))
         }
-        let response = finalResponse(answer, output: items.map(\.wire))
+        let response = finalResponse(answer, output: items.map(wire))
         return out + (try lifecycle(incomplete ? "response.incomplete" : "response.completed", response))
     }
 
@@ -182,7 +192,7 @@ struct ResponsesEncoder: AnswerEncoder {
         response.output = copy.items.map { item in
             var item = item
             if item.status == "in_progress" { item.status = "incomplete" }
-            return item.wire
+            return wire(item)
         }
         response.error = .init(
             code: error.status == .tooManyRequests ? "rate_limit_exceeded" : "server_error",
@@ -228,7 +238,7 @@ struct ResponsesEncoder: AnswerEncoder {
             type: "response.content_part.done", sequenceNumber: next(), itemID: item.id, outputIndex: index,
             part: .init(text: item.text)
         )) + frame(ResponsesWire.ItemEvent(
-            type: "response.output_item.done", sequenceNumber: next(), outputIndex: index, item: item.wire
+            type: "response.output_item.done", sequenceNumber: next(), outputIndex: index, item: wire(item)
         ))
     }
 
@@ -245,8 +255,8 @@ extension ResponsesWire.OutputItem {
     func with(status: String) -> Self {
         switch self {
         case .message(let id, _, let text): return .message(id: id, status: status, text: text)
-        case .functionCall(let id, _, let callID, let name, let arguments):
-            return .functionCall(id: id, status: status, callID: callID, name: name, arguments: arguments)
+        case .functionCall(let id, _, let callID, let name, let arguments, let namespace):
+            return .functionCall(id: id, status: status, callID: callID, name: name, arguments: arguments, namespace: namespace)
         }
     }
 }

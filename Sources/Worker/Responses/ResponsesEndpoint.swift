@@ -33,7 +33,10 @@ extension ProxyEndpoints {
         }
         let plan = ChatProxy.Plan(
             body: ByteBuffer(bytes: try JSONEncoder.shared.encode(translation.request)), stream: body.stream,
-            encoder: ResponsesEncoder(model: body.model, echo: body.echo, inputTokens: TokenEstimator.inputTokens(of: chat)),
+            encoder: ResponsesEncoder(
+                model: body.model, echo: body.echo, inputTokens: TokenEstimator.inputTokens(of: chat),
+                namespaces: Dictionary(body.tools.compactMap { tool in tool.namespace.map { (tool.name, $0) } }, uniquingKeysWith: { a, _ in a })
+            ),
             codex: translation.codex, restoredToolIDs: translation.restoredToolIDs
         )
         try await runtime.chatProxy.run(plan, writer: writer)

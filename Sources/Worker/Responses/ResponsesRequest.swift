@@ -64,6 +64,8 @@ struct ResponsesRequest: Decodable, Sendable {
         var name: String
         var description: String?
         var parameters: JSONValue?
+        /// The `namespace` tool this function came in (the client runs it all the same).
+        var namespace: String?
     }
 
     enum ToolChoice: Sendable, Equatable {
@@ -90,7 +92,7 @@ struct ResponsesRequest: Decodable, Sendable {
     static let builtInToolTypes: Set<String> = [
         "web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11",
         "file_search", "computer", "computer_use_preview", "code_interpreter", "image_generation",
-        "mcp", "local_shell", "shell", "apply_patch", "custom",
+        "mcp", "local_shell", "shell", "apply_patch", "tool_search",
     ]
 
     init(from decoder: any Decoder) throws {
@@ -160,7 +162,7 @@ struct ResponsesRequest: Decodable, Sendable {
 
         // tools: function tools only
         let rawTools = try decode([JSONValue].self, "tools") ?? []
-        let tools = try rawTools.enumerated().map { index, raw in try Self.functionTool(raw, at: index) }
+        let tools = try Self.functionTools(rawTools)
         self.tools = tools
 
         let rawChoice = try decode(JSONValue.self, "tool_choice")
@@ -201,19 +203,58 @@ struct ResponsesRequest: Decodable, Sendable {
         APIError.invalidRequest("Invalid type for '\(param)': expected \(expected).", code: "invalid_type", param: param)
     }
 
-    /// `{"type": "function", "name", "description", "parameters", "strict"}` (flat, not the
+    /// Every function tool: the flat `{"type": "function", "name", "description",
+    /// "parameters", "strict"}` ones, and those inside a `namespace` tool (Codex sends its
+    /// sub-agent tools so), which the upstream gets as plain functions: their names must then
+    /// be unique across namespaces.
+    static func functionTools(_ raw: [JSONValue]) throws(APIError) -> [FunctionTool] {
+        var tools: [FunctionTool] = []
+        var seen: [String: String] = [:]  // name → where it was defined
+        func add(_ tool: FunctionTool, at param: String) throws(APIError) {
+            if let first = seen[tool.name] {
+                throw APIError.invalidRequest(
+                    "\(param).name: the function '\(tool.name)' is also defined at \(first); JetBrains AI takes functions "
+                        + "without namespaces, so their names must be unique",
+                    code: "duplicate_tool_name", param: "\(param).name"
+                )
+            }
+            seen[tool.name] = param
+            tools.append(tool)
+        }
+        for (index, tool) in raw.enumerated() {
+            let param = "tools[\(index)]"
+            if tool["type"]?.stringValue == "namespace" {
+                guard let namespace = tool["name"]?.stringValue, !namespace.isEmpty else {
+                    throw APIError.invalidRequest("Missing required parameter: '\(param).name'.", code: "missing_required_parameter", param: "\(param).name")
+                }
+                guard let members = tool["tools"]?.arrayValue else {
+                    throw APIError.invalidRequest("Missing required parameter: '\(param).tools'.", code: "missing_required_parameter", param: "\(param).tools")
+                }
+                for (memberIndex, member) in members.enumerated() {
+                    var function = try functionTool(member, param: "\(param).tools[\(memberIndex)]")
+                    function.namespace = namespace
+                    try add(function, at: "\(param).tools[\(memberIndex)]")
+                }
+            } else {
+                try add(try functionTool(tool, param: param), at: param)
+            }
+        }
+        return tools
+    }
+
+    /// One `{"type": "function", "name", "description", "parameters", "strict"}` (flat, not the
     /// chat API's nested `function`).
-    static func functionTool(_ raw: JSONValue, at index: Int) throws(APIError) -> FunctionTool {
-        let param = "tools[\(index)]"
+    static func functionTool(_ raw: JSONValue, param: String) throws(APIError) -> FunctionTool {
         guard let tool = raw.objectValue else { throw typeError(param, expected: "an object") }
         guard let type = tool["type"]?.stringValue else {
             throw APIError.invalidRequest("Missing required parameter: '\(param).type'.", code: "missing_required_parameter", param: "\(param).type")
         }
         guard type == "function" else {
-            let what = builtInToolTypes.contains(type) || type.hasPrefix("web_search") ? "the built-in tool" : "the tool type"
+            let builtIn = builtInToolTypes.contains(type) || type.hasPrefix("web_search")
+            let hint = type.hasPrefix("web_search") ? " (the Codex CLI: set web_search = \"disabled\" in its config.toml)" : ""
             throw APIError.invalidRequest(
-                "\(param): \(what) '\(type)' is not supported: JetBrains AI runs no hosted tools. Only function tools "
-                    + "({\"type\": \"function\", \"name\", \"parameters\"}) can be used.",
+                "\(param): \(builtIn ? "the built-in tool" : "the tool type") '\(type)' is not supported: JetBrains AI runs no hosted "
+                    + "tools. Only function tools ({\"type\": \"function\", \"name\", \"parameters\"}) can be used\(hint).",
                 code: "unsupported_tool", param: "\(param).type"
             )
         }

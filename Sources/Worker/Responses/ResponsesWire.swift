@@ -110,10 +110,11 @@ enum ResponsesWire {
     enum OutputItem: Encodable, Sendable, Equatable {
         /// An assistant message; `text` nil: no content part yet (as `output_item.added` shows it).
         case message(id: String, status: String, text: String?)
-        case functionCall(id: String, status: String, callID: String, name: String, arguments: String)
+        /// `namespace`: the `namespace` tool the function came in, if it did.
+        case functionCall(id: String, status: String, callID: String, name: String, arguments: String, namespace: String? = nil)
 
         enum CodingKeys: String, CodingKey {
-            case id, type, status, content, role, arguments, name
+            case id, type, status, content, role, arguments, name, namespace
             case callID = "call_id"
         }
 
@@ -126,13 +127,14 @@ enum ResponsesWire {
                 try c.encode(status, forKey: .status)
                 try c.encode(text.map { [OutputText(text: $0)] } ?? [], forKey: .content)
                 try c.encode("assistant", forKey: .role)
-            case .functionCall(let id, let status, let callID, let name, let arguments):
+            case .functionCall(let id, let status, let callID, let name, let arguments, let namespace):
                 try c.encode(id, forKey: .id)
                 try c.encode("function_call", forKey: .type)
                 try c.encode(status, forKey: .status)
                 try c.encode(arguments, forKey: .arguments)
                 try c.encode(callID, forKey: .callID)
                 try c.encode(name, forKey: .name)
+                try c.encodeIfPresent(namespace, forKey: .namespace)
             }
         }
     }
