@@ -213,7 +213,9 @@ def test_stream_sse_framing(worker) -> None:
     for frame in frames:
         lines = frame.split("\n")
         assert len(lines) == 2 and lines[0].startswith("event: ") and lines[1].startswith("data: "), frame
-        assert json.loads(lines[1][6:])["type"] == lines[0][7:]
+        data = json.loads(lines[1][6:])
+        assert data["type"] == lines[0][7:]
+        EVENTS.validate_python(data)  # the raw JSON, strictly
     assert text.endswith("\n\n")
 
 
@@ -423,6 +425,28 @@ def test_upstream_failure_before_any_byte_is_502(sim, worker) -> None:
         with pytest.raises(openai.InternalServerError) as info:
             client.responses.create(model="gpt-4o", input="x")
     assert info.value.status_code == 502
+
+
+def test_failure_after_keep_alives_still_opens_and_fails_the_stream(sim, start_worker) -> None:
+    """Keep-alives sent the 200 head while every attempt timed out: the stream opens with
+    `response.created` and ends with `response.failed` (a bare error would break the SDK's
+    stream helper, which expects `response.created` first)."""
+    worker = start_worker.fleet(
+        fleet_document(sim.url, tokens_for([A]), keepalive_interval="100ms", request_timeout="600ms")
+    )
+    sim.fault(kind="hang")
+    with worker.client.stream("POST", "/v1/responses", json={"model": "gpt-4o", "input": "x", "stream": True}) as r:
+        assert r.status_code == 200
+        lines = [line for line in r.iter_lines()]
+    assert lines[0].startswith(":"), lines
+    data = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+    assert [d["type"] for d in data] == ["response.created", "response.failed"]
+    assert [d["sequence_number"] for d in data] == [0, 1]
+    for d in data:
+        EVENTS.validate_python(d)
+    assert data[1]["response"]["status"] == "failed"
+    assert "timed out" in data[1]["response"]["error"]["message"]
+    assert data[0]["response"]["id"] == data[1]["response"]["id"]
 
 
 def test_mid_stream_failure_ends_with_response_failed(sim, worker) -> None:
