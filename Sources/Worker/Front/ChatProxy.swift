@@ -121,6 +121,9 @@ struct ChatProxy: Sendable {
 
     private func attempt(_ plan: Plan, lease: Lease, writer: ResponseWriter, sink: SSESink?) async -> AttemptResult {
         let started = ContinuousClock.now
+        // This attempt's encoder: a failure after the first byte continues its stream (its
+        // sequence numbers, its open items).
+        var encoder = plan.encoder
         do {
             let deadline = NIODeadline.now() + upstream.requestTimeout
             let response = try await upstream.chat(plan.body, jwt: lease.jwt, codex: plan.codex, deadline: deadline)
@@ -129,7 +132,7 @@ struct ChatProxy: Sendable {
                 return .failed(Self.classify(status: response.status, headers: response.headers, body: text))
             }
             if let sink {
-                _ = try await streamAnswer(response, plan: plan, sink: sink)
+                _ = try await streamAnswer(response, plan: plan, encoder: &encoder, sink: sink)
                 pool.complete(lease, outcome: .success)
             } else {
                 let builder = try await collectAnswer(response, plan: plan)
@@ -157,7 +160,7 @@ struct ChatProxy: Sendable {
                 return .failed(AttemptFailure(outcome: .cancelled, message: "client disconnected", clientGone: true))
             }
             if let sink, await sink.answerStarted {
-                await endStreamWithError(sink, failure.message, plan: plan, lease: lease, outcome: failure.outcome)
+                await endStreamWithError(sink, failure.message, encoder: encoder, lease: lease, outcome: failure.outcome)
                 return .answered
             }
             return .failed(failure)
@@ -166,11 +169,11 @@ struct ChatProxy: Sendable {
 
     /// A failure after the client got part of the answer: no failover is possible, so the
     /// stream ends with the front's error event and terminator (never a hang).
-    private func endStreamWithError(_ sink: SSESink, _ message: String, plan: Plan, lease: Lease, outcome: TokenOutcome) async {
+    private func endStreamWithError(_ sink: SSESink, _ message: String, encoder: any AnswerEncoder, lease: Lease, outcome: TokenOutcome) async {
         pool.complete(lease, outcome: Task.isCancelled ? .cancelled : outcome, error: message)
         logger.warning("upstream failed mid-stream", metadata: ["token": "\(lease.name)", "error": "\(message)"])
         let error = APIError(status: .badGateway, message: "Upstream failed mid-stream: \(message)", type: "upstream_error", code: "upstream_error")
-        try? await sink.finish(plan.encoder.failure(error, started: true))
+        try? await sink.finish(encoder.failure(error, started: true))
     }
 
     /// Decodes one event. A broken stream (not JSON) and an `event_type: "error"` event are
@@ -215,8 +218,9 @@ struct ChatProxy: Sendable {
         throw AttemptFailure(outcome: .upstreamFailure("stream ended early"), message: "upstream stream ended before `data: end`")
     }
 
-    private func streamAnswer(_ response: HTTPClientResponse, plan: Plan, sink: SSESink) async throws -> AnswerBuilder {
-        var encoder = plan.encoder
+    private func streamAnswer(
+        _ response: HTTPClientResponse, plan: Plan, encoder: inout any AnswerEncoder, sink: SSESink
+    ) async throws -> AnswerBuilder {
         var builder = AnswerBuilder(restoredIDs: plan.restoredToolIDs)
         var parser = SSEParser()
         var skipped = false

@@ -20,6 +20,10 @@ struct ProxyResponder: HTTPResponder {
             try endpoints.authorize(routed.request)
             try await endpoints.chat(routed.request, writer: writer)
         }
+        router.on(.POST, "/v1/responses") { routed, writer in
+            try endpoints.authorize(routed.request)
+            try await endpoints.responses(routed.request, writer: writer)
+        }
         router.on(.GET, "/v1/models") { routed, writer in
             // Anthropic's SDKs and Claude Code send `anthropic-version`: answer in their format.
             if routed.request.headers.contains(name: "anthropic-version") {
@@ -60,7 +64,8 @@ struct ProxyResponder: HTTPResponder {
     }
 
     func respond(to request: ServerRequest, writer: ResponseWriter) async throws {
-        let isChat = request.path.split(separator: "/") == ["v1", "chat", "completions"]
+        let segments = request.path.split(separator: "/")
+        let isChat = segments == ["v1", "chat", "completions"] || segments == ["v1", "messages"] || segments == ["v1", "responses"]
         defer { runtime.count(status: writer.status, chat: isChat) }
         do {
             try await router.respond(to: request, writer: writer)
