@@ -171,6 +171,23 @@ struct ConfigCredentialKeysTests {
             containing: "invalid URL 'ftp://account.example.com'")
     }
 
+    // MARK: - fetch_image_urls
+
+    @Test func fetchImageURLsIsOffUnlessSaid() throws {
+        #expect(try #require(parsedConfig(Self.file())).tenants[0].fetchImageURLs == false)
+        let on = try #require(parsedConfig(Self.file(defaults: "  fetch_image_urls: true")))
+        #expect(on.tenants[0].fetchImageURLs == true)
+        let off = try #require(parsedConfig(Self.file(defaults: "  fetch_image_urls: true", tenant: "    fetch_image_urls: false")))
+        #expect(off.tenants[0].fetchImageURLs == false)
+    }
+
+    @Test func fetchImageURLsMustBeABoolean() {
+        let diagnostics = configDiagnostics(Self.file(tenant: "    fetch_image_urls: sometimes"))
+        expectSingleDiagnostic(
+            diagnostics, keyPath: "tenants.team-a.fetch_image_urls", line: 6, column: 23,
+            containing: "expected true or false, found 'sometimes'")
+    }
+
     // MARK: - outbound_proxy
 
     @Test func outboundProxyInDefaultsAndTenants() throws {

@@ -198,3 +198,50 @@ def test_session_affinity_keeps_a_session_on_one_jwt(client, sim) -> None:
     for _ in range(4):
         client.messages.create(model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "x"}])
     assert {r["jwt"] for r in sim.requests(last=4)} == {A, B}, "without a session the strategy spreads"
+
+
+@pytest.fixture
+def image_server():
+    """A loopback HTTP server answering /cat.png with a small PNG and /page.html with HTML."""
+    import http.server
+    import threading
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body, kind = (png, "image/png") if self.path == "/cat.png" else (b"<html></html>", "text/html")
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", png
+    server.shutdown()
+
+
+def test_image_urls_are_fetched_only_when_the_tenant_allows_it(sim, start_worker, image_server) -> None:
+    from worker_harness import fleet_document, tokens_for
+
+    base, png = image_server
+    image = {"type": "image", "source": {"type": "url", "url": f"{base}/cat.png"}}
+    body = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": [image, {"type": "text", "text": "cat?"}]}]}
+    closed = start_worker.fleet(fleet_document(sim.url, tokens_for([A])))
+    refused = httpx.post(closed.url + "/v1/messages", headers={"x-api-key": KEY}, json=body)
+    assert refused.status_code == 400 and "fetch_image_urls" in refused.json()["error"]["message"]
+
+    open_ = start_worker.fleet(fleet_document(sim.url, tokens_for([A]), fetch_image_urls=True))
+    assert httpx.post(open_.url + "/v1/messages", headers={"x-api-key": KEY}, json=body).status_code == 200
+    media = last_upstream(sim)["chat"]["messages"][0]
+    assert media == {"type": "media_message", "mediaType": "image/png", "data": base64.b64encode(png).decode()}
+    # The OpenAI route takes the same URLs; something that is not an image is a clear 400.
+    chat = open_.client.post("/v1/chat/completions", json={"model": "gpt-4o", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": f"{base}/page.html"}}]}]})
+    assert chat.status_code == 400 and "text/html" in chat.json()["error"]["message"]

@@ -129,6 +129,9 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     /// `supervisor.state_dir`, absolute: the worker keeps `<stateDir>/<tenant>/` there (rotated
     /// refresh tokens). Nil (older settings JSON): the worker uses `./state`.
     public var stateDir: String?
+    /// `fetch_image_urls`: the worker may download `https://` images a client names (off by
+    /// default: a gateway that fetches URLs for clients is a server-side request forgery risk).
+    public var fetchImageURLs: Bool
 
     public init(
         name: String,
@@ -150,7 +153,8 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         profileParameters: [String: [String]] = [:],
         accountURL: String = TenantDefaults.accountURL,
         outboundProxy: String? = nil,
-        stateDir: String? = nil
+        stateDir: String? = nil,
+        fetchImageURLs: Bool = false
     ) {
         self.name = name
         self.listen = listen
@@ -172,6 +176,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         self.accountURL = accountURL
         self.outboundProxy = outboundProxy
         self.stateDir = stateDir
+        self.fetchImageURLs = fetchImageURLs
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -183,7 +188,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case maxBodySize, models, grazieAgent
         case keepaliveInterval = "keepaliveIntervalMs"
         case shutdownTimeout = "shutdownTimeoutMs"
-        case profileParameters, accountURL, outboundProxy, stateDir
+        case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs
     }
 
     public init(from decoder: any Decoder) throws {
@@ -209,6 +214,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         accountURL = try c.decodeIfPresent(String.self, forKey: .accountURL) ?? TenantDefaults.accountURL
         outboundProxy = try c.decodeIfPresent(String.self, forKey: .outboundProxy)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir)
+        fetchImageURLs = try c.decodeIfPresent(Bool.self, forKey: .fetchImageURLs) ?? false
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -233,6 +239,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encode(accountURL, forKey: .accountURL)
         try c.encodeIfPresent(outboundProxy, forKey: .outboundProxy)
         try c.encodeIfPresent(stateDir, forKey: .stateDir)
+        try c.encode(fetchImageURLs, forKey: .fetchImageURLs)
     }
 }
 

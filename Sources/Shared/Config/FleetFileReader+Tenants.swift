@@ -19,6 +19,7 @@ extension FleetFileReader {
         if let i = f["grazie_agent"], let agent = readGrazieAgent(i) { s.grazieAgent = agent }
         if let v = f["keepalive_interval"].flatMap({ duration($0, positive: true) }) { s.keepaliveInterval = v }
         if let v = f["account_url"].flatMap({ url($0) }) { s.accountURL = v }
+        if let v = f["fetch_image_urls"].flatMap({ bool($0) }) { s.fetchImageURLs = v }
         if let i = f["outbound_proxy"], let text = text(i) {
             // Empty: no proxy (a tenant's way to override one in `defaults`).
             if text.value.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -217,7 +218,7 @@ extension FleetFileReader {
             maxBodySize: settings.maxBodySize, models: settings.models, grazieAgent: settings.grazieAgent,
             keepaliveInterval: settings.keepaliveInterval, shutdownTimeout: shutdownTimeout,
             profileParameters: settings.profileParameters, accountURL: settings.accountURL,
-            outboundProxy: settings.outboundProxy, stateDir: stateDir)
+            outboundProxy: settings.outboundProxy, stateDir: stateDir, fetchImageURLs: settings.fetchImageURLs)
         return (tenant, listenAddress)
     }
 

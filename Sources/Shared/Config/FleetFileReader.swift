@@ -21,6 +21,7 @@ struct FleetTenantSettings {
     var keepaliveInterval = TenantDefaults.keepaliveInterval
     var accountURL = TenantDefaults.accountURL
     var outboundProxy: String?
+    var fetchImageURLs = false
 }
 
 /// A node of the file with its key path and position.
@@ -323,6 +324,17 @@ final class FleetFileReader {
         for message in outcome.errors { error(item, message) }
         guard outcome.errors.isEmpty else { return nil }
         return ConfigText(value: outcome.value, raw: scalar.string, usedVariables: outcome.usedVariables)
+    }
+
+    func bool(_ item: ConfigItem) -> Bool? {
+        guard let text = text(item) else { return nil }
+        switch text.value.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default:
+            error(item, "expected true or false, found \(text.display)")
+            return nil
+        }
     }
 
     func int(_ item: ConfigItem, minimum: Int? = nil) -> Int? {

@@ -31,7 +31,7 @@ extension ProxyEndpoints {
         let decoded = try decodeMessages(request)
         let chat: ChatCompletionRequest
         do {
-            chat = try decoded.chatRequest()
+            chat = try decoded.chatRequest(allowImageURLs: runtime.settings.fetchImageURLs)
         } catch {
             throw APIError.invalidRequest(error.message, code: "invalid_request")
         }

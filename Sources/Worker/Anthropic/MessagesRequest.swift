@@ -143,7 +143,7 @@ struct MessagesRequest: Decodable, Sendable {
 
     /// The internal chat request. `requireMaxTokens`: `/v1/messages` requires it,
     /// `count_tokens` does not.
-    func chatRequest(requireMaxTokens: Bool = true) throws(Invalid) -> ChatCompletionRequest {
+    func chatRequest(requireMaxTokens: Bool = true, allowImageURLs: Bool = false) throws(Invalid) -> ChatCompletionRequest {
         if requireMaxTokens {
             guard let maxTokens else { throw Invalid(message: "max_tokens: Field required") }
             guard maxTokens >= 1 else { throw Invalid(message: "max_tokens: must be at least 1") }
@@ -153,7 +153,7 @@ struct MessagesRequest: Decodable, Sendable {
         if let system, !system.text.isEmpty { out.append(ChatMessage(role: "system", content: .text(system.text))) }
         for (index, message) in messages.enumerated() {
             switch message.role {
-            case "user": out += try userMessages(message.content, at: index)
+            case "user": out += try userMessages(message.content, at: index, allowImageURLs: allowImageURLs)
             case "assistant": out += try assistantMessages(message.content, at: index)
             default: throw Invalid(message: "messages.\(index).role: expected 'user' or 'assistant', got '\(message.role)'")
             }
@@ -188,7 +188,7 @@ struct MessagesRequest: Decodable, Sendable {
 
     /// Text, images and documents become one user message (parts); each `tool_result`
     /// becomes a tool message, in order.
-    private func userMessages(_ blocks: [Block], at index: Int) throws(Invalid) -> [ChatMessage] {
+    private func userMessages(_ blocks: [Block], at index: Int, allowImageURLs: Bool) throws(Invalid) -> [ChatMessage] {
         var out: [ChatMessage] = []
         var parts: [MessageContent.Part] = []
         func flush() {
@@ -200,7 +200,7 @@ struct MessagesRequest: Decodable, Sendable {
             case "text":
                 parts.append(.text(block.text ?? ""))
             case "image":
-                parts.append(.imageURL(try Self.imageDataURL(block.source, at: "messages.\(index).content.\(b)")))
+                parts.append(.imageURL(try Self.imageURL(block.source, at: "messages.\(index).content.\(b)", allowURLs: allowImageURLs)))
             case "document":
                 guard block.source?.type == "text", let data = block.source?.data else {
                     throw Invalid(message: "messages.\(index).content.\(b): only text documents (source.type 'text') can be sent to JetBrains AI")
@@ -240,9 +240,9 @@ struct MessagesRequest: Decodable, Sendable {
         return [ChatMessage(role: "assistant", content: joined.isEmpty ? nil : .text(joined), toolCalls: calls.isEmpty ? nil : calls)]
     }
 
-    /// A base64 image as the `data:` URL the chat translator reads. URL sources are not
-    /// fetched: the worker does not make requests on a client's behalf to arbitrary hosts.
-    static func imageDataURL(_ source: Source?, at path: String) throws(Invalid) -> String {
+    /// A base64 image as the `data:` URL the chat translator reads; a URL source as itself when
+    /// the tenant lets the worker fetch images (`fetch_image_urls`), else a 400.
+    static func imageURL(_ source: Source?, at path: String, allowURLs: Bool) throws(Invalid) -> String {
         switch source?.type {
         case "base64"?:
             guard let media = source?.mediaType, let data = source?.data, !data.isEmpty else {
@@ -250,7 +250,8 @@ struct MessagesRequest: Decodable, Sendable {
             }
             return "data:\(media);base64,\(data)"
         case "url"?:
-            throw Invalid(message: "\(path).source: image URLs are not fetched by this gateway; send the image as base64")
+            if allowURLs, let url = source?.url, ImageFetcher.isRemote(url) { return url }
+            throw Invalid(message: "\(path).source: image URLs are not fetched for this tenant (fetch_image_urls is off); send the image as base64")
         default:
             throw Invalid(message: "\(path).source.type: expected 'base64'")
         }

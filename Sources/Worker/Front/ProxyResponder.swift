@@ -149,6 +149,8 @@ struct ProxyEndpoints: Sendable {
     ) async throws {
         let profile = try resolve(body.model)
         let settings = runtime.settings
+        var body = body
+        if settings.fetchImageURLs { body = try await ImageFetcher(http: runtime.upstream.http).resolve(body) }
         let translation: Translation
         do {
             translation = try ChatTranslator(apiVersion: settings.apiVersion, parameterOverrides: settings.profileParameters)

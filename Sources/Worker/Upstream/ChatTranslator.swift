@@ -113,7 +113,8 @@ struct ChatTranslator: Sendable {
             case .imageURL(let url):
                 guard let media = Self.parseDataURL(url) else {
                     throw TranslationError(
-                        message: "messages[\(index)].content[\(partIndex)]: only data: URLs with base64 images are supported",
+                        message: "messages[\(index)].content[\(partIndex)]: only data: URLs with base64 images are supported "
+                            + "(a tenant with fetch_image_urls: true also takes http(s) image URLs)",
                         param: "messages[\(index)].content[\(partIndex)].image_url"
                     )
                 }
