@@ -145,9 +145,12 @@ struct ProxyEndpoints: Sendable {
     /// The path every front shares once it has the internal chat request: resolve the model,
     /// translate, and run the one lease/failover/stream loop with the front's encoder.
     func send(
-        _ body: ChatCompletionRequest, stream: Bool, encoder: any AnswerEncoder, session: String? = nil, writer: ResponseWriter
+        _ body: ChatCompletionRequest, stream: Bool, encoder: any AnswerEncoder, session: String? = nil,
+        modelNotFound: HTTPResponseStatus = .badRequest,
+        translationError: (TranslationError) -> APIError = { APIError.invalidRequest($0.message, code: "invalid_messages", param: $0.param) },
+        writer: ResponseWriter
     ) async throws {
-        let profile = try resolve(body.model)
+        let profile = try resolve(body.model, status: modelNotFound)
         let settings = runtime.settings
         var body = body
         if settings.fetchImageURLs { body = try await ImageFetcher(http: runtime.upstream.http).resolve(body) }
@@ -156,7 +159,7 @@ struct ProxyEndpoints: Sendable {
             translation = try ChatTranslator(apiVersion: settings.apiVersion, parameterOverrides: settings.profileParameters)
                 .translate(body, profile: profile)
         } catch {
-            throw APIError.invalidRequest(error.message, code: "invalid_messages", param: error.param)
+            throw translationError(error)
         }
         let encoded = try JSONEncoder.shared.encode(translation.request)
         let plan = ChatProxy.Plan(
@@ -167,14 +170,14 @@ struct ProxyEndpoints: Sendable {
     }
 
     /// A known alias or listed profile; else 400 `model_not_found` naming close matches.
-    func resolve(_ model: String) throws(APIError) -> String {
+    func resolve(_ model: String, status: HTTPResponseStatus = .badRequest) throws(APIError) -> String {
         switch runtime.models.resolve(model) {
         case .profile(let profile):
             return profile
         case .unknown(let suggestions):
             let hint = suggestions.isEmpty ? "" : " Did you mean " + suggestions.map { "'\($0)'" }.joined(separator: ", ") + "?"
             throw APIError(
-                status: .badRequest,
+                status: status,
                 message: "The model '\(model)' does not exist.\(hint) GET /v1/models lists the available ones.",
                 type: "invalid_request_error", code: "model_not_found", param: "model"
             )

@@ -317,16 +317,3 @@ final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 }
-
-/// Reads `iat` (Unix seconds) from a JWT's payload without verifying it.
-func jwtIssuedAt(_ jwt: String) -> Date? {
-    let parts = jwt.split(separator: ".")
-    guard parts.count >= 2 else { return nil }
-    var b64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    while b64.count % 4 != 0 { b64 += "=" }
-    guard let data = Data(base64Encoded: b64),
-          let json = try? JSONDecoder().decode(JSONValue.self, from: data),
-          case .number(let iat)? = json["iat"]
-    else { return nil }
-    return Date(timeIntervalSince1970: iat)
-}

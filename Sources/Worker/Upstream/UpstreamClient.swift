@@ -146,14 +146,20 @@ final class UpstreamClient: Sendable {
 }
 
 /// Reads `exp` (Unix seconds) from a JWT's payload without verifying it.
-func jwtExpiry(_ jwt: String) -> Date? {
+func jwtExpiry(_ jwt: String) -> Date? { jwtTime(jwt, claim: "exp") }
+
+/// Reads `iat` (Unix seconds) from a JWT's payload without verifying it.
+func jwtIssuedAt(_ jwt: String) -> Date? { jwtTime(jwt, claim: "iat") }
+
+/// A time claim (Unix seconds) of a JWT's payload, unverified.
+private func jwtTime(_ jwt: String, claim: String) -> Date? {
     let parts = jwt.split(separator: ".")
     guard parts.count >= 2 else { return nil }
     var b64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
     while b64.count % 4 != 0 { b64 += "=" }
     guard let data = Data(base64Encoded: b64),
           let json = try? JSONDecoder().decode(JSONValue.self, from: data),
-          case .number(let exp)? = json["exp"]
+          case .number(let seconds)? = json[claim]
     else { return nil }
-    return Date(timeIntervalSince1970: exp)
+    return Date(timeIntervalSince1970: seconds)
 }
