@@ -202,6 +202,14 @@ class Classifier:
                         f"upstream drop mid-stream after {r.chunks} chunk(s) (fault#{f.id} on {f.tenant}/{f.jwt})",
                     )
                 return Verdict("unexplained", "mid-stream upstream failure with no drop fault active")
+            if r.chunks == 0 and ("Upstream failed after" in r.error or "no available JWT tokens" in r.error):
+                # Keep-alives had already sent the 200 head while every attempt failed: the
+                # same outcome as an HTTP 502/503/504, carried as the stream's error event.
+                hit = self.no_usable_jwt_during(r.tenant, r.start, r.end)
+                if hit is not None:
+                    t, tokens = hit
+                    return Verdict("no_usable_jwt", f"at {t:.3f} every JWT of {r.tenant} {tokens} was hit by a fault (error event after keep-alives)")
+                return Verdict("unexplained", f"every attempt failed although {r.tenant} had a usable JWT the whole time (error event after keep-alives)")
             return Verdict("unexplained", "error event in the stream")
         if r.outcome == "http_error":
             body = r.error
