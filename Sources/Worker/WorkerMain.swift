@@ -64,9 +64,9 @@ struct WorkerMain {
             logger.info("Server starting on \(shown)")
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: BackgroundService(name: "health-prober") { await runtime.prober.run() }),
-            .init(service: BackgroundService(name: "license-refresher") { await runtime.licenses.run() }),
-            .init(service: BackgroundService(name: "profile-refresher") { await runtime.profileRefresher.run() }),
+            .init(service: runtime.prober),
+            .init(service: runtime.licenses),
+            .init(service: runtime.profileRefresher),
             .init(service: ReloadOnHangup(runtime: runtime)),
         ]
         if let controlSocket {
@@ -89,15 +89,7 @@ struct WorkerMain {
             }))
         }
         if exitWhenStdinCloses {
-            services.append(.init(service: BackgroundService(name: "parent-watch") {
-                if await SupervisedInput.waitForEndOfInput() {
-                    logger.warning("supervisor is gone (stdin closed): shutting down")
-                    triggerShutdown()
-                    // Stay until the group reaches us: a service that returns while the group
-                    // shuts down fails it (whatever its termination behaviour), cutting the drain short.
-                    try? await gracefulShutdown()
-                }
-            }))
+            services.append(.init(service: ParentWatch(logger: logger, shutdown: triggerShutdown)))
         }
         // The public server drains first on shutdown (services stop in reverse order), while the
         // control socket keeps answering the supervisor.

@@ -2,14 +2,21 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// Runs a closure as a service that simply stops on graceful shutdown (probe, license refresh).
-struct BackgroundService: Service {
-    let name: String
-    let body: @Sendable () async -> Void
+/// A supervised worker's stdin is the supervisor's pipe: its end means the supervisor is gone
+/// (even SIGKILLed), and the worker drains and exits rather than live on as an orphan.
+struct ParentWatch: Service {
+    let logger: Logger
+    let shutdown: @Sendable () -> Void
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await body()
+            if await SupervisedInput.waitForEndOfInput() {
+                logger.warning("supervisor is gone (stdin closed): shutting down")
+                shutdown()
+                // Stay until the group reaches us: a service that returns while the group
+                // shuts down fails it (whatever its termination behaviour), cutting the drain short.
+                try? await gracefulShutdown()
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Shared
 import Synchronization
 
@@ -78,7 +79,7 @@ final class ProfileCatalog: Sendable {
 
 /// Asks the profiles endpoint at start and every `interval` (an hour) with a usable JWT; until
 /// the first answer it retries every `retryInterval`. A failure keeps the last list.
-struct ProfileRefresher: Sendable {
+struct ProfileRefresher: Service {
     var pool: TokenPool
     var catalog: ProfileCatalog
     var upstream: @Sendable () -> UpstreamClient
@@ -86,7 +87,14 @@ struct ProfileRefresher: Sendable {
     var interval: Duration = .seconds(3600)
     var retryInterval: Duration = .seconds(30)
 
+    /// A service of the worker's group: runs until the group shuts down gracefully.
     func run() async {
+        await cancelWhenGracefulShutdown {
+            await self.loop()
+        }
+    }
+
+    func loop() async {
         while !Task.isCancelled {
             let ok = await refresh()
             try? await Task.sleep(for: ok || catalog.listed != nil ? interval : retryInterval)

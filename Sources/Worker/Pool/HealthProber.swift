@@ -1,18 +1,26 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Shared
 
 /// The active health check: every interval, ask the quota endpoint about each JWT. It spends
 /// no LLM quota (the seed proxy sent a chat message per JWT instead) and feeds the same
 /// transition function as real requests, bringing cooled-down and exhausted JWTs back.
-struct HealthProber: Sendable {
+struct HealthProber: Service {
     var pool: TokenPool
     var upstream: @Sendable () -> UpstreamClient
     var licenses: LicenseManager
     var interval: @Sendable () -> Duration
     var logger: Logger
 
+    /// A service of the worker's group: runs until the group shuts down gracefully.
     func run() async {
+        await cancelWhenGracefulShutdown {
+            await self.loop()
+        }
+    }
+
+    func loop() async {
         logger.info("JWT health checker started")
         while !Task.isCancelled {
             await probeAll()

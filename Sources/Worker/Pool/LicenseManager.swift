@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Shared
 import Synchronization
 
@@ -11,7 +12,7 @@ import Synchronization
 /// current refresh token (rotated ones replace it and are saved in the `CredentialStore`
 /// before anything else happens), and the id token the license endpoint takes, renewed a
 /// couple of minutes before it expires.
-final class LicenseManager: Sendable {
+final class LicenseManager: Service {
     private let pool: TokenPool
     private let upstream: @Sendable () -> any CredentialUpstream
     private let credentials: CredentialStore?
@@ -249,7 +250,14 @@ final class LicenseManager: Sendable {
     /// Runs until cancelled: fetches missing license JWTs and renews them before they expire
     /// (at 80% of their lifetime, at least a minute before `exp`), and renews the id tokens of
     /// refresh-token licenses a couple of minutes before they expire.
+    /// A service of the worker's group: runs until the group shuts down gracefully.
     func run() async {
+        await cancelWhenGracefulShutdown {
+            await self.loop()
+        }
+    }
+
+    func loop() async {
         while !Task.isCancelled {
             let now = clock()
             var next = now.addingTimeInterval(30)
