@@ -81,7 +81,10 @@ final class WorkerRuntime: Sendable {
     let profiles = ProfileCatalog()
 
     /// Aliases and listed profiles as of now: resolves model ids and lists `/v1/models`.
-    var models: ModelCatalog { ModelCatalog(aliases: current.withLock { $0.aliases }, listed: profiles.listed) }
+    var models: ModelCatalog {
+        let listed = profiles.current
+        return ModelCatalog(aliases: current.withLock { $0.aliases }, listed: listed?.list, listedSet: listed?.set)
+    }
 
     var profileRefresher: ProfileRefresher {
         ProfileRefresher(pool: pool, catalog: profiles, upstream: { [current] in current.withLock { $0.upstream } }, logger: logger)

@@ -15,9 +15,10 @@ struct ModelCatalog: Sendable, Equatable {
         self.init(aliases: ModelTable.merged(with: overrides), listed: listed)
     }
 
-    init(aliases: [String: String], listed: [String]?) {
+    init(aliases: [String: String], listed: [String]?, listedSet: Set<String>? = nil) {
         self.aliases = aliases
         self.listed = listed
+        self.listedSet = listedSet ?? listed.map(Set.init)
     }
 
     enum Resolution: Sendable, Equatable {
@@ -26,7 +27,9 @@ struct ModelCatalog: Sendable, Equatable {
     }
 
     /// The profiles a model id may name directly: the upstream's list, or the built-in one.
-    var profiles: Set<String> { Set(listed ?? ModelTable.knownProfiles) }
+    var profiles: Set<String> { listedSet ?? Self.knownProfiles }
+    private var listedSet: Set<String>?
+    private static let knownProfiles = Set(ModelTable.knownProfiles)
 
     /// A known alias (built-in or configured, with or without a date suffix) or a listed
     /// profile id; anything else is unknown, with the closest ids as suggestions.
@@ -50,11 +53,13 @@ struct ModelCatalog: Sendable, Equatable {
 
 /// The profile list from the upstream, shared by every request; refreshed by `ProfileRefresher`.
 final class ProfileCatalog: Sendable {
-    private let state = Mutex<[String]?>(nil)
+    /// The list and its set, made once per update rather than once per request.
+    private let state = Mutex<(list: [String], set: Set<String>)?>(nil)
 
-    var listed: [String]? { state.withLock { $0 } }
+    var listed: [String]? { state.withLock { $0?.list } }
+    var current: (list: [String], set: Set<String>)? { state.withLock { $0 } }
 
-    func update(_ profiles: [String]) { state.withLock { $0 = profiles } }
+    func update(_ profiles: [String]) { state.withLock { $0 = (profiles, Set(profiles)) } }
 
     /// Reads `{"profiles": [{"id": …}, …]}` tolerantly: entries may be objects with `id` (or
     /// `profile`) or bare strings, and a bare top-level array is accepted too. Nil when no id

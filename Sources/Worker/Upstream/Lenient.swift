@@ -78,16 +78,19 @@ func formatAmount(_ value: Double) -> String {
     return String(value)
 }
 
+/// Sendable value formats, made once: an `ISO8601DateFormatter` per call cost more than the
+/// rest of an answer's decoding (it is built for every quota event of every answer).
+private let isoWhole = Date.ISO8601FormatStyle()
+private let isoFractional = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
 /// Parses the ISO 8601 dates the upstream uses (with or without fractional seconds).
 func parseDate(_ text: String) -> Date? {
-    let f = ISO8601DateFormatter()
-    if let d = f.date(from: text) { return d }
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.date(from: text)
+    if let d = try? isoWhole.parse(text) { return d }
+    return try? isoFractional.parse(text)
 }
 
 func formatISODate(_ date: Date) -> String {
-    ISO8601DateFormatter().string(from: date)
+    isoWhole.format(date)
 }
 
 /// A dynamic coding key, for reading objects whose keys are not known in advance.
