@@ -17,24 +17,18 @@ extension ProxyEndpoints {
         }
     }
 
-    func decodeMessages(_ request: ServerRequest) throws(APIError) -> MessagesRequest {
+    /// The Messages request and the internal chat request made from it, or the 400.
+    private func decodeMessages(_ request: ServerRequest, requireMaxTokens: Bool) throws(APIError) -> (MessagesRequest, ChatCompletionRequest) {
+        let decoded = try decodeBody(MessagesRequest.self, of: request)
         do {
-            return try JSONDecoder.shared.decode(MessagesRequest.self, from: Data(request.body.readableBytesView))
-        } catch let error as DecodingError {
-            throw APIError.invalidRequest("Invalid request body: \(SeedSettings.describe(error))", code: "invalid_request_body")
+            return (decoded, try decoded.chatRequest(requireMaxTokens: requireMaxTokens, allowImageURLs: runtime.settings.fetchImageURLs))
         } catch {
-            throw APIError.invalidRequest("Invalid request body: not JSON", code: "invalid_json")
+            throw APIError.invalidRequest(error.message, code: "invalid_request")
         }
     }
 
     func messages(_ request: ServerRequest, writer: ResponseWriter) async throws {
-        let decoded = try decodeMessages(request)
-        let chat: ChatCompletionRequest
-        do {
-            chat = try decoded.chatRequest(allowImageURLs: runtime.settings.fetchImageURLs)
-        } catch {
-            throw APIError.invalidRequest(error.message, code: "invalid_request")
-        }
+        let (decoded, chat) = try decodeMessages(request, requireMaxTokens: true)
         let session = request.headers.first(name: "x-claude-code-session-id").flatMap { $0.isEmpty ? nil : String($0.prefix(200)) }
         try await send(
             chat, stream: decoded.stream ?? false,
@@ -45,13 +39,7 @@ extension ProxyEndpoints {
 
     /// `{"input_tokens": N}` from the same estimator as `usage`.
     func countTokens(_ request: ServerRequest, writer: ResponseWriter) async throws {
-        let decoded = try decodeMessages(request)
-        let chat: ChatCompletionRequest
-        do {
-            chat = try decoded.chatRequest(requireMaxTokens: false)
-        } catch {
-            throw APIError.invalidRequest(error.message, code: "invalid_request")
-        }
+        let (decoded, chat) = try decodeMessages(request, requireMaxTokens: false)
         _ = try resolve(decoded.model)
         try await writer.respond(status: .ok, json: #"{"input_tokens":\#(TokenEstimator.inputTokens(of: chat))}"#)
     }

@@ -118,14 +118,7 @@ struct ProxyEndpoints: Sendable {
     }
 
     func chat(_ request: ServerRequest, writer: ResponseWriter) async throws {
-        let body: ChatCompletionRequest
-        do {
-            body = try JSONDecoder.shared.decode(ChatCompletionRequest.self, from: Data(request.body.readableBytesView))
-        } catch let error as DecodingError {
-            throw APIError.invalidRequest("Invalid request body: \(SeedSettings.describe(error))", code: "invalid_request_body")
-        } catch {
-            throw APIError.invalidRequest("Invalid request body: not JSON", code: "invalid_json")
-        }
+        let body = try decodeBody(ChatCompletionRequest.self, of: request)
         guard !body.messages.isEmpty else {
             throw APIError.invalidRequest("'messages' must contain at least one message", code: "invalid_messages", param: "messages")
         }
@@ -140,6 +133,18 @@ struct ProxyEndpoints: Sendable {
             ),
             writer: writer
         )
+    }
+
+    /// A request body as `T`, or the 400 that says what is wrong with it (shared by the fronts
+    /// whose decoding errors are plain `DecodingError`s).
+    func decodeBody<T: Decodable>(_ type: T.Type, of request: ServerRequest) throws(APIError) -> T {
+        do {
+            return try JSONDecoder.shared.decode(T.self, from: Data(request.body.readableBytesView))
+        } catch let error as DecodingError {
+            throw APIError.invalidRequest("Invalid request body: \(SeedSettings.describe(error))", code: "invalid_request_body")
+        } catch {
+            throw APIError.invalidRequest("Invalid request body: not JSON", code: "invalid_json")
+        }
     }
 
     /// The path every front shares once it has the internal chat request: resolve the model,
