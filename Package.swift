@@ -30,8 +30,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .executableTarget(
-            name: "Worker",
+        .target(
+            name: "WorkerCore",
             dependencies: [
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -43,8 +43,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .executableTarget(
-            name: "Supervisor",
+        .target(
+            name: "SupervisorCore",
             dependencies: [
                 "Shared",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -57,6 +57,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .executableTarget(name: "Worker", dependencies: ["WorkerCore"]),
+        .executableTarget(name: "Supervisor", dependencies: ["SupervisorCore"]),
         .executableTarget(
             name: "Simulator",
             dependencies: [
@@ -79,8 +81,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Shared"]),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Shared"]),
+        .testTarget(name: "WorkerTests", dependencies: ["WorkerCore", "Shared"]),
+        .testTarget(name: "SupervisorTests", dependencies: ["SupervisorCore", "Shared"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,7 +7,7 @@
     scripts/calibrate-tokens.py --write    # also write Tests/Fixtures/tokens/reference.json
                                            # and the table in BENCHMARKS.md
 
-The estimator is `Sources/Worker/Answer/TokenEstimator.swift`. This script reads its constants
+The estimator is `Sources/WorkerCore/Answer/TokenEstimator.swift`. This script reads its constants
 (the `static let` lines between `BEGIN CALIBRATED COSTS` and `END CALIBRATED COSTS`) and runs a
 line-by-line Python mirror of its scanner, so it needs no Swift build; the mirror is kept honest by
 the Swift test, which checks that Swift's estimate of every fixture and probe equals the one this
@@ -35,7 +35,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SWIFT = ROOT / "Sources/Worker/Answer/TokenEstimator.swift"
+SWIFT = ROOT / "Sources/WorkerCore/Answer/TokenEstimator.swift"
 CORPUS = ROOT / "Tests/Fixtures/tokens"
 REFERENCE_JSON = CORPUS / "reference.json"
 BENCHMARKS = ROOT / "BENCHMARKS.md"

@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Supervisor
+@testable import SupervisorCore
 
 /// Drives a `FleetReconciler` the way the runtime does, with a clock moved by hand: it answers
 /// the synchronous actions (bind, spawn) at once, like the runtime, and leaves the rest

@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Supervisor
+@testable import SupervisorCore
 
 /// The unified health document, from the reconciler's state.
 @Suite struct HealthDocumentTests {

@@ -1,6 +1,6 @@
 import Shared
 import Testing
-@testable import Supervisor
+@testable import SupervisorCore
 
 /// Start-up, crashes, back-off, FATAL, hung and silent workers, `ctl stop` and `ctl start`.
 @Suite struct LifecycleTests {

@@ -1,6 +1,6 @@
 import Shared
 import Testing
-@testable import Supervisor
+@testable import SupervisorCore
 
 /// Reload: a new desired state. Added tenants start, removed ones drain and go, changed ones
 /// are replaced, unchanged ones are not touched; an invalid file or a port in use changes nothing.

@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Supervisor
+@testable import SupervisorCore
 
 /// Replacing a running worker (`ctl restart`, changed settings) without refusing a connection:
 /// pause the current one, start the new one on the same listener, let it take over once it

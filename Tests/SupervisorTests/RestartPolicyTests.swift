@@ -1,6 +1,6 @@
 import Shared
 import Testing
-@testable import Supervisor
+@testable import SupervisorCore
 
 @Suite struct RestartPolicyTests {
     let policy = RestartPolicy(initialBackoff: .seconds(1), maxBackoff: .seconds(8), maxRestarts: 2, window: .seconds(10))

@@ -1,6 +1,6 @@
 import Shared
 import Testing
-@testable import Supervisor
+@testable import SupervisorCore
 
 /// SIGTERM/SIGINT: every worker drains; what outlives the deadline is killed; listeners and
 /// logs close only when every worker is gone, and only then is the runtime told it may stop.

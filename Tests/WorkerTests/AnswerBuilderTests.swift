@@ -2,7 +2,7 @@ import Foundation
 import Shared
 import Synchronization
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// Hands out `call_gen1`, `call_gen2`, … for v7 calls.
 final class IDCounter: Sendable {

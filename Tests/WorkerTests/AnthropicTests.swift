@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 @Suite struct AnthropicRequestTests {
     func chat(_ json: String) throws -> ChatCompletionRequest {

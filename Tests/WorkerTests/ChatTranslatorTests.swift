@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// OpenAI chat request → JetBrains AI chat body. Every assertion is on the encoded JSON, so the
 /// wire format (see /work/shared/jetbrains-ai-protocol.md) is pinned, not just the Swift values.

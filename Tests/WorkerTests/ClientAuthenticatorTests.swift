@@ -1,6 +1,6 @@
 import NIOHTTP1
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 @Suite struct ClientAuthenticatorTests {
     func headers(_ pairs: [(String, String)]) -> HTTPHeaders {

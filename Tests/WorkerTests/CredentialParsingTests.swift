@@ -2,7 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// The license and OAuth answers, and the outbound proxy configuration.
 @Suite struct CredentialParsingTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 @Suite struct CredentialStoreTests {
     func withStore(_ body: (CredentialStore, String) throws -> Void) throws {

@@ -2,7 +2,7 @@ import Foundation
 import Shared
 import Synchronization
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// A JetBrains Account and license endpoint in memory, playing rotation like the real one:
 /// a rotated-out refresh token is dead (`invalid_grant`).

@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// OpenAI request fields → `llm.parameters.*`, only for the profile families that take them.
 @Suite struct ParameterMappingTests {

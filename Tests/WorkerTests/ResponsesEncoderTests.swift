@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// The Responses API's wire format: the whole `response` object and the streamed event sequence.
 @Suite struct ResponsesEncoderTests {

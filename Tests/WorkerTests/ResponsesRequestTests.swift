@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// `POST /v1/responses` bodies → the internal chat request, and the 400s for what the worker
 /// cannot honour.

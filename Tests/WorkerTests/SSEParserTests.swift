@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 @Suite struct SSEParserTests {
     /// Feeds `chunks` one after another, then finishes; returns every event in order.

@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// The seed proxy's way of configuring: CLI > environment (and `.env`) > JSON file > defaults.
 /// Every test works in its own temporary directory, passed explicitly as the working directory

@@ -3,7 +3,7 @@ import Logging
 import Shared
 import Synchronization
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// Shared helpers for the worker's unit tests.
 enum TestSupport {

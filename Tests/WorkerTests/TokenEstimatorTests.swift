@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// The token estimator against the committed corpus (`Tests/Fixtures/tokens/`) and the reference
 /// counts that `scripts/calibrate-tokens.py --write` measured with a real BPE tokenizer

@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 @Suite struct TokenHealthTests {
     let now = Date(timeIntervalSince1970: 1_700_000_000)

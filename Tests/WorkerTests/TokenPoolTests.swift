@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 @Suite struct TokenPoolTests {
     static let jwtA = "eyJhbGciOiJIUzI1NiJ9.aaaaaaaaaaaaaaaaaaaa.sig-a"

@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 /// Captured-style upstream transcripts (`Tests/Fixtures/sse/`), one per protocol variant on the
 /// protocol page, replayed through the SSE parser, the event decoder and the answer builder —

@@ -2,7 +2,7 @@ import Foundation
 import Shared
 import NIOHTTP1
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 @Suite struct UpstreamClientStaticsTests {
     // MARK: parseQuota

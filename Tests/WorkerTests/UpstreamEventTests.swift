@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 import Testing
-@testable import Worker
+@testable import WorkerCore
 
 @Suite struct UpstreamEventTests {
     func decode(_ payload: String) throws -> UpstreamEvent {

@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import Shared
 
-@main
 struct SupervisorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jetbrains-ai-supervisor",
@@ -40,6 +39,7 @@ struct SupervisorCommand: AsyncParsableCommand {
         return ["ctl", subcommand] + leading + rest.dropFirst()
     }
 
+    /// The executable's entry point (argv normalised first).
     static func main() async {
         do {
             var command = try parseAsRoot(normalize(Array(CommandLine.arguments.dropFirst())))
@@ -96,4 +96,9 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// The executable's entry point, for the thin `main.swift` of the binary target.
+public enum SupervisorEntry {
+    public static func main() async { await SupervisorCommand.main() }
 }

@@ -6,7 +6,6 @@ import ServiceLifecycle
 import Shared
 import Synchronization
 
-@main
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jetbrains-ai-proxy",
@@ -97,6 +96,7 @@ struct WorkerCommand: AsyncParsableCommand {
         return out
     }
 
+    /// The executable's entry point (argv normalised first).
     static func main() async {
         do {
             var command = try parseAsRoot(normalize(Array(CommandLine.arguments.dropFirst())))
@@ -177,4 +177,9 @@ extension JSONValue {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? jsonText
     }
+}
+
+/// The executable's entry point, for the thin `main.swift` of the binary target.
+public enum WorkerEntry {
+    public static func main() async { await WorkerCommand.main() }
 }

@@ -1,0 +1,3 @@
+import SupervisorCore
+
+await SupervisorEntry.main()

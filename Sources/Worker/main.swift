@@ -1,0 +1,3 @@
+import WorkerCore
+
+await WorkerEntry.main()
