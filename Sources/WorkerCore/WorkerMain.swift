@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import ServiceLifecycle
 import Shared
 import Synchronization
@@ -47,7 +48,12 @@ struct WorkerMain {
             target = .tcp(host: settings.listen.host, port: settings.listen.port)
         }
         let server = HTTPServer(
-            configuration: .init(target: target, maxBodySize: settings.maxBodySize, shutdownTimeout: settings.shutdownTimeout),
+            configuration: .init(
+                target: target, maxBodySize: settings.maxBodySize, shutdownTimeout: settings.shutdownTimeout,
+                limits: settings.limits,
+                // Reads (health, models, metrics) are cheap and never refused; API calls are.
+                admission: RequestAdmission(limit: settings.maxConcurrentRequests) { $0.method != .GET && $0.method != .HEAD }
+            ),
             responder: ProxyResponder(runtime: runtime),
             logger: logger
         )
@@ -72,7 +78,9 @@ struct WorkerMain {
         if let controlSocket {
             let path = ConfigPaths.absolute(controlSocket)
             let control = HTTPServer(
-                configuration: .init(target: .unixSocket(path: path), maxBodySize: 1 << 20, shutdownTimeout: .seconds(2)),
+                configuration: .init(
+                    target: .unixSocket(path: path), maxBodySize: 1 << 20, shutdownTimeout: .seconds(2), limits: .controlSocket
+                ),
                 responder: ControlResponder(
                     runtime: runtime,
                     inFlight: { server.requestsInFlight },

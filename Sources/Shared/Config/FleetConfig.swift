@@ -132,6 +132,11 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     /// `fetch_image_urls`: the worker may download `https://` images a client names (off by
     /// default: a gateway that fetches URLs for clients is a server-side request forgery risk).
     public var fetchImageURLs: Bool
+    /// `header_timeout`, `idle_timeout`, `body_timeout`, `max_connections`, `max_header_size`:
+    /// what the tenant's port tolerates from a client.
+    public var limits: ConnectionLimits
+    /// `max_concurrent_requests`: API requests answered at once; past it, 503 at once.
+    public var maxConcurrentRequests: Int
 
     public init(
         name: String,
@@ -154,7 +159,9 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         accountURL: String = TenantDefaults.accountURL,
         outboundProxy: String? = nil,
         stateDir: String? = nil,
-        fetchImageURLs: Bool = false
+        fetchImageURLs: Bool = false,
+        limits: ConnectionLimits = .publicListener,
+        maxConcurrentRequests: Int = TenantDefaults.maxConcurrentRequests
     ) {
         self.name = name
         self.listen = listen
@@ -177,6 +184,8 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         self.outboundProxy = outboundProxy
         self.stateDir = stateDir
         self.fetchImageURLs = fetchImageURLs
+        self.limits = limits
+        self.maxConcurrentRequests = maxConcurrentRequests
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -188,7 +197,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case maxBodySize, models, grazieAgent
         case keepaliveInterval = "keepaliveIntervalMs"
         case shutdownTimeout = "shutdownTimeoutMs"
-        case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs
+        case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs, limits, maxConcurrentRequests
     }
 
     public init(from decoder: any Decoder) throws {
@@ -215,6 +224,9 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         outboundProxy = try c.decodeIfPresent(String.self, forKey: .outboundProxy)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir)
         fetchImageURLs = try c.decodeIfPresent(Bool.self, forKey: .fetchImageURLs) ?? false
+        limits = try c.decodeIfPresent(ConnectionLimits.self, forKey: .limits) ?? .publicListener
+        maxConcurrentRequests = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentRequests)
+            ?? TenantDefaults.maxConcurrentRequests
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -240,6 +252,8 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encodeIfPresent(outboundProxy, forKey: .outboundProxy)
         try c.encodeIfPresent(stateDir, forKey: .stateDir)
         try c.encode(fetchImageURLs, forKey: .fetchImageURLs)
+        try c.encode(limits, forKey: .limits)
+        try c.encode(maxConcurrentRequests, forKey: .maxConcurrentRequests)
     }
 }
 
@@ -255,6 +269,10 @@ public enum TenantDefaults {
     public static let maxBodySize = 10 << 20
     public static let keepaliveInterval = Duration.seconds(15)
     public static let accountURL = "https://oauth.account.jetbrains.com"
+    /// Each request in flight holds an upstream stream and, while it is decoded, about two and
+    /// a half times its body: 256 keeps a worker of 10 MiB bodies under ~6.5 GiB in the worst
+    /// case and is far above what a few JetBrains licences can serve at once.
+    public static let maxConcurrentRequests = 256
 }
 
 /// The built-in values of the `supervisor:` section (paths relative to the file's folder).
@@ -337,6 +355,8 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
     /// Where workers keep state that must survive a restart (rotated refresh tokens), one
     /// folder per tenant. Copied into every `TenantConfig.stateDir`.
     public var stateDir: String
+    /// What the `listen` port (health, metrics, status page) tolerates from a client.
+    public var limits: ConnectionLimits
 
     public init(
         listen: ListenAddress = SupervisorDefaults.listen,
@@ -350,8 +370,10 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         workerBinary: String? = nil,
         logMaxBytes: Int = SupervisorDefaults.logMaxBytes,
         logBackups: Int = SupervisorDefaults.logBackups,
-        stateDir: String = SupervisorDefaults.stateDir
+        stateDir: String = SupervisorDefaults.stateDir,
+        limits: ConnectionLimits = .publicListener
     ) {
+        self.limits = limits
         self.listen = listen
         self.controlSocket = controlSocket
         self.runDir = runDir
@@ -380,7 +402,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         case heartbeatInterval = "heartbeatIntervalMs"
         case heartbeatTimeout = "heartbeatTimeoutMs"
         case shutdownTimeout = "shutdownTimeoutMs"
-        case workerBinary, logMaxBytes, logBackups, stateDir
+        case workerBinary, logMaxBytes, logBackups, stateDir, limits
     }
 
     public init(from decoder: any Decoder) throws {
@@ -397,6 +419,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         logMaxBytes = try c.decode(Int.self, forKey: .logMaxBytes)
         logBackups = try c.decode(Int.self, forKey: .logBackups)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir) ?? SupervisorDefaults.stateDir
+        limits = try c.decodeIfPresent(ConnectionLimits.self, forKey: .limits) ?? .publicListener
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -413,6 +436,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         try c.encode(logMaxBytes, forKey: .logMaxBytes)
         try c.encode(logBackups, forKey: .logBackups)
         try c.encode(stateDir, forKey: .stateDir)
+        try c.encode(limits, forKey: .limits)
     }
 }
 
@@ -438,13 +462,13 @@ public struct FleetConfig: Sendable, Equatable, Codable {
 }
 
 extension KeyedDecodingContainer {
-    fileprivate func decodeMilliseconds(forKey key: Key) throws -> Duration {
+    func decodeMilliseconds(forKey key: Key) throws -> Duration {
         .milliseconds(try decode(Int64.self, forKey: key))
     }
 }
 
 extension KeyedEncodingContainer {
-    fileprivate mutating func encodeMilliseconds(_ duration: Duration, forKey key: Key) throws {
+    mutating func encodeMilliseconds(_ duration: Duration, forKey key: Key) throws {
         try encode(duration.milliseconds, forKey: key)
     }
 }

@@ -42,13 +42,15 @@ enum FleetKeys {
         "listen", "control_socket", "run_dir", "log_dir", "restart", "heartbeat_interval",
         "heartbeat_timeout", "shutdown_timeout", "worker_binary", "log_max_bytes", "log_backups",
         "state_dir",
-    ]
+    ] + connectionLimits
+    /// A listener's client limits: tenant settings and `supervisor` (for its own port).
+    static let connectionLimits = ["header_timeout", "idle_timeout", "body_timeout", "max_connections", "max_header_size"]
     static let restart = ["initial_backoff", "max_backoff", "max_restarts", "window"]
     static let tenantSettings = [
         "upstream", "api_version", "strategy", "health_check_interval", "max_attempts",
         "connect_timeout", "request_timeout", "max_body_size", "models", "grazie_agent",
-        "keepalive_interval", "account_url", "outbound_proxy", "fetch_image_urls",
-    ]
+        "keepalive_interval", "account_url", "outbound_proxy", "fetch_image_urls", "max_concurrent_requests",
+    ] + connectionLimits
     static let tenant = ["listen", "api_keys", "api_keys_file", "tokens"] + tenantSettings
     static let token = [
         "name", "jwt", "jwt_file", "license_id", "authorization", "refresh_token", "refresh_token_file",

@@ -22,6 +22,8 @@ struct FleetTenantSettings {
     var accountURL = TenantDefaults.accountURL
     var outboundProxy: String?
     var fetchImageURLs = false
+    var limits = ConnectionLimits.publicListener
+    var maxConcurrentRequests = TenantDefaults.maxConcurrentRequests
 }
 
 /// A node of the file with its key path and position.
@@ -358,6 +360,16 @@ final class FleetFileReader {
         }
         if positive && value <= .zero {
             error(item, "must be longer than 0, found \(text.display)")
+            return nil
+        }
+        return value
+    }
+
+    /// A duration no shorter than `minimum`.
+    func duration(_ item: ConfigItem, atLeast minimum: Duration) -> Duration? {
+        guard let value = duration(item) else { return nil }
+        if value < minimum {
+            error(item, "must be at least \(formatDuration(minimum)), found \(formatDuration(value))")
             return nil
         }
         return value

@@ -53,12 +53,13 @@ struct SupervisorRunner {
 
         let logger = self.logger
         let health = HTTPServer(
-            configuration: .init(target: .tcp(host: s.listen.host, port: s.listen.port), shutdownTimeout: .seconds(1)),
+            configuration: .init(target: .tcp(host: s.listen.host, port: s.listen.port), shutdownTimeout: .seconds(1), limits: s.limits),
             responder: healthRoutes(fleet), logger: logger
         )
         let control = HTTPServer(
             configuration: .init(
-                target: .unixSocket(path: s.controlSocket), shutdownTimeout: .seconds(1), connectionFilter: sameUserOnly
+                target: .unixSocket(path: s.controlSocket), shutdownTimeout: .seconds(1), limits: .controlSocket,
+                connectionFilter: sameUserOnly
             ),
             responder: controlRoutes(fleet), logger: logger
         )

@@ -32,3 +32,12 @@ extension ErrorShape {
         )
     }
 }
+
+extension ErrorShape {
+    /// Anthropic's `{"type": "error", "error": {"type", "message"}}`, for errors the server
+    /// answers on the Messages routes before they reach them (413, 408, 503 overloaded).
+    static let anthropic = ErrorShape { error in
+        let (_, type) = AnthropicEncoder.anthropicError(APIError(status: error.status, message: error.message, type: "", code: error.code))
+        return AnthropicEncoder.errorJSON(type: type, message: error.message)
+    }
+}
