@@ -46,11 +46,13 @@ struct WorkerMain {
         } else {
             target = .tcp(host: settings.listen.host, port: settings.listen.port)
         }
+        let serving = Locked<HTTPServer?>(nil)
         let server = HTTPServer(
             configuration: .init(target: target, maxBodySize: settings.maxBodySize, shutdownTimeout: settings.shutdownTimeout),
-            responder: ProxyResponder(runtime: runtime),
+            responder: ProxyResponder(runtime: runtime, isDraining: { serving.withLock { $0?.isDraining ?? false } }),
             logger: logger
         )
+        serving.withLock { $0 = server }
         let group = Mutex<ServiceGroup?>(nil)
         let triggerShutdown: @Sendable () -> Void = {
             server.beginShutdown()

@@ -132,6 +132,8 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     /// `fetch_image_urls`: the worker may download `https://` images a client names (off by
     /// default: a gateway that fetches URLs for clients is a server-side request forgery risk).
     public var fetchImageURLs: Bool
+    /// `replicas`, `resources`, `state_volume`: only `render kubernetes` reads them.
+    public var deployment: TenantDeployment = TenantDeployment()
 
     public init(
         name: String,
@@ -189,6 +191,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case keepaliveInterval = "keepaliveIntervalMs"
         case shutdownTimeout = "shutdownTimeoutMs"
         case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs
+        case deployment
     }
 
     public init(from decoder: any Decoder) throws {
@@ -215,6 +218,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         outboundProxy = try c.decodeIfPresent(String.self, forKey: .outboundProxy)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir)
         fetchImageURLs = try c.decodeIfPresent(Bool.self, forKey: .fetchImageURLs) ?? false
+        deployment = try c.decodeIfPresent(TenantDeployment.self, forKey: .deployment) ?? TenantDeployment()
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -240,6 +244,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encodeIfPresent(outboundProxy, forKey: .outboundProxy)
         try c.encodeIfPresent(stateDir, forKey: .stateDir)
         try c.encode(fetchImageURLs, forKey: .fetchImageURLs)
+        try c.encode(deployment, forKey: .deployment)
     }
 }
 

@@ -33,6 +33,25 @@ public enum FleetConfigLoader {
         if let config, reader.diagnostics.isEmpty { return config }
         throw ConfigError(diagnostics: reader.sortedDiagnostics)
     }
+
+    /// Validates `yaml` without its secrets, for `render`: every `${NAME}` written without a
+    /// fallback reads as a placeholder (the environment is not consulted) and secret files are
+    /// not opened. The result's secret values are placeholders; only its shape is meaningful.
+    public static func parseWithoutSecrets(yaml: String, path: String, home: String?) throws -> FleetConfig {
+        var environment = home.map { ["HOME": $0] } ?? [:]
+        for reference in ConfigVariableReferences.scan(yaml) where !reference.hasFallback {
+            environment[reference.name] = secretPlaceholder
+        }
+        let reader = FleetFileReader(file: path, environment: environment)
+        reader.secretFilePlaceholder = secretPlaceholder
+        let config = reader.read(yaml.hasPrefix("\u{FEFF}") ? String(yaml.unicodeScalars.dropFirst()) : yaml)
+        if let config, reader.diagnostics.isEmpty { return config }
+        throw ConfigError(diagnostics: reader.sortedDiagnostics)
+    }
+
+    /// What `parseWithoutSecrets` puts where a secret would be.
+    /// (A URL, so it also passes where a URL is expected: `upstream`, `outbound_proxy`.)
+    public static let secretPlaceholder = "http://jbai-render-placeholder:1"
 }
 
 /// The keys each level of the fleet file accepts.
@@ -49,7 +68,10 @@ enum FleetKeys {
         "connect_timeout", "request_timeout", "max_body_size", "models", "grazie_agent",
         "keepalive_interval", "account_url", "outbound_proxy", "fetch_image_urls",
     ]
-    static let tenant = ["listen", "api_keys", "api_keys_file", "tokens"] + tenantSettings
+    static let tenant = ["listen", "api_keys", "api_keys_file", "tokens"] + tenantSettings + deployment
+    /// Tenant keys only `render kubernetes` reads.
+    static let deployment = ["replicas", "resources", "state_volume"]
+    static let resources = ["requests", "limits"]
     static let token = [
         "name", "jwt", "jwt_file", "license_id", "authorization", "refresh_token", "refresh_token_file",
         "priority", "weight", "metadata", "description",

@@ -207,10 +207,11 @@ extension FleetFileReader {
 
         var settings = defaults
         apply(f, to: &settings)
+        let deployment = readDeployment(f)
 
         valid = valid && diagnostics.count == errorsBefore
         guard valid, let (address, _) = listenAddress, let apiKeys else { return (nil, listenAddress) }
-        let tenant = TenantConfig(
+        var tenant = TenantConfig(
             name: name, listen: address, apiKeys: apiKeys, tokens: tokens,
             upstream: settings.upstream, apiVersion: settings.apiVersion, strategy: settings.strategy,
             healthCheckInterval: settings.healthCheckInterval, maxAttempts: settings.maxAttempts,
@@ -219,6 +220,7 @@ extension FleetFileReader {
             keepaliveInterval: settings.keepaliveInterval, shutdownTimeout: shutdownTimeout,
             profileParameters: settings.profileParameters, accountURL: settings.accountURL,
             outboundProxy: settings.outboundProxy, stateDir: stateDir, fetchImageURLs: settings.fetchImageURLs)
+        tenant.deployment = deployment
         return (tenant, listenAddress)
     }
 
