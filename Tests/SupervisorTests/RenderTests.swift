@@ -87,7 +87,7 @@ import Yams
             .init(key: "lic.refresh", sourcePath: "/srv/secrets/lic.refresh", keyPath: "tenants.alpha.tokens[2].refresh_token_file"),
         ])
         // The pod's file is a valid fleet file of one tenant, on every interface, same port.
-        let pod = try FleetConfigLoader.parseWithoutSecrets(yaml: file.yaml, path: "/etc/jetbrains-ai/config/fleet.yaml", home: nil)
+        let pod = try FleetConfigLoader.parseWithoutSecrets(yaml: file.yaml, path: "/etc/jetbrains-ai/config/fleet.yaml")
         #expect(pod.tenants.map(\.name) == ["alpha"])
         #expect(pod.tenants[0].listen == ListenAddress(host: "0.0.0.0", port: 8081))
         #expect(pod.tenants[0].shutdownTimeout == .seconds(20))

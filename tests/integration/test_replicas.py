@@ -40,6 +40,7 @@ def measure(sim, tmp_path: Path, replicas: int, label: str) -> dict[str, float]:
 
         # A rate-limited JWT: 12 requests spread over the replicas like a Service would.
         faults_before = sim.stats()["faults_applied"].get("status", 0)
+        chats_before = sim.stats()["totals"].get("chat", 0)
         sim.fault(kind="status", status=429, jwt=a, endpoint="chat", retry_after=60)
         latencies = []
         for i in range(12):
@@ -48,12 +49,14 @@ def measure(sim, tmp_path: Path, replicas: int, label: str) -> dict[str, float]:
             latencies.append(time.monotonic() - t0)
             assert answer.status_code == 200, answer.text
         rate_limited_calls = sim.stats()["faults_applied"].get("status", 0) - faults_before
+        upstream_chats = sim.stats()["totals"].get("chat", 0) - chats_before
         for worker in workers:
             assert worker.states()["a"] == "cooling_down"
         return {
             "replicas": replicas,
             "quota_probes_per_s_per_jwt": probes_per_s,
             "rate_limited_upstream_calls": rate_limited_calls,
+            "upstream_chat_calls_for_12_requests": upstream_chats,
             "slowest_ms": max(latencies) * 1000,
             "median_ms": sorted(latencies)[len(latencies) // 2] * 1000,
         }
@@ -68,6 +71,7 @@ def test_each_replica_learns_a_rate_limited_jwt_and_probes_quota_itself(tmp_path
     print(f"\nreplicas=1: {one}\nreplicas=2: {two}")
     assert one["rate_limited_upstream_calls"] == 1
     assert two["rate_limited_upstream_calls"] == 2, "the second replica learnt the 429 again"
+    assert one["upstream_chat_calls_for_12_requests"] == 13 and two["upstream_chat_calls_for_12_requests"] == 14
     # Probes every 1 s per JWT per replica: about 1/s with one, 2/s with two.
     assert 0.6 < one["quota_probes_per_s_per_jwt"] < 1.6
     assert 1.4 < two["quota_probes_per_s_per_jwt"] < 3.0

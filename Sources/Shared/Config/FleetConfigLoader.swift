@@ -27,26 +27,29 @@ public enum FleetConfigLoader {
     /// Parses `yaml` as if read from `path`: `path` names the file in diagnostics and relative
     /// paths in the file resolve against its folder.
     public static func parse(yaml: String, path: String, environment: [String: String]) throws -> FleetConfig {
-        let reader = FleetFileReader(file: path, environment: environment)
+        try read(yaml, with: FleetFileReader(file: path, environment: environment))
+    }
+
+    private static func read(_ yaml: String, with reader: FleetFileReader) throws -> FleetConfig {
         // A byte order mark is not part of the text (and editors do not count it as a column).
         let config = reader.read(yaml.hasPrefix("\u{FEFF}") ? String(yaml.unicodeScalars.dropFirst()) : yaml)
         if let config, reader.diagnostics.isEmpty { return config }
         throw ConfigError(diagnostics: reader.sortedDiagnostics)
     }
 
-    /// Validates `yaml` without its secrets, for `render`: every `${NAME}` written without a
-    /// fallback reads as a placeholder (the environment is not consulted) and secret files are
-    /// not opened. The result's secret values are placeholders; only its shape is meaningful.
-    public static func parseWithoutSecrets(yaml: String, path: String, home: String?) throws -> FleetConfig {
-        var environment = home.map { ["HOME": $0] } ?? [:]
-        for reference in ConfigVariableReferences.scan(yaml) where !reference.hasFallback {
+    /// Validates `yaml` without its secrets, for `render`: a `${NAME}` without a fallback that
+    /// `environment` does not set reads as a placeholder, and secret files are not opened. The
+    /// result's secret values may be placeholders; its names, ports and durations are real.
+    public static func parseWithoutSecrets(
+        yaml: String, path: String, environment: [String: String] = [:]
+    ) throws -> FleetConfig {
+        var environment = environment
+        for reference in ConfigVariableReferences.scan(yaml) where !reference.hasFallback && environment[reference.name] == nil {
             environment[reference.name] = secretPlaceholder
         }
         let reader = FleetFileReader(file: path, environment: environment)
         reader.secretFilePlaceholder = secretPlaceholder
-        let config = reader.read(yaml.hasPrefix("\u{FEFF}") ? String(yaml.unicodeScalars.dropFirst()) : yaml)
-        if let config, reader.diagnostics.isEmpty { return config }
-        throw ConfigError(diagnostics: reader.sortedDiagnostics)
+        return try read(yaml, with: reader)
     }
 
     /// What `parseWithoutSecrets` puts where a secret would be.

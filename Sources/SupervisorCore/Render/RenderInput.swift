@@ -21,11 +21,13 @@ struct RenderInput {
             throw Failure(description: "\(path): cannot read the fleet file")
         }
         if text.hasPrefix("\u{FEFF}") { text = String(text.unicodeScalars.dropFirst()) }
-        return try parse(yaml: text, path: path, home: environment["HOME"])
+        return try parse(yaml: text, path: path, environment: environment)
     }
 
-    static func parse(yaml: String, path: String, home: String? = nil) throws -> RenderInput {
-        let config = try FleetConfigLoader.parseWithoutSecrets(yaml: yaml, path: path, home: home)
+    /// `environment` only helps validation (a `${PORT}` in a listen address, `~` in paths);
+    /// nothing rendered comes from it except the port numbers.
+    static func parse(yaml: String, path: String, environment: [String: String] = [:]) throws -> RenderInput {
+        let config = try FleetConfigLoader.parseWithoutSecrets(yaml: yaml, path: path, environment: environment)
         guard let root = try Yams.compose(yaml: yaml) else { throw Failure(description: "\(path): the file is empty") }
         return RenderInput(config: config, root: root, directory: ConfigPaths.directory(of: ConfigPaths.absolute(path)))
     }
