@@ -9,8 +9,10 @@ interval), STOPPING=1 when SIGTERM starts the drain; the workers do not inherit 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Iterator
 
 import pytest
 
+from harness import binary
 from supervisor_harness import make_fleet, tenant  # noqa: F401  (fixture)
 
 
@@ -89,6 +92,15 @@ def test_ready_after_serving_and_stopping_on_sigterm(make_fleet, fake_systemd: F
     for pid in fleet.worker_pids():
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         assert not [v for v in environ if v.startswith(b"NOTIFY_SOCKET=")]
+    # The rendered unit's ExecReload reloads this supervisor (what `systemctl reload` runs).
+    unit = subprocess.run([str(binary("jetbrains-ai-supervisor")), "render", "systemd", str(fleet.path),
+                           "--binary-dir", str(binary("jetbrains-ai-supervisor").parent)],
+                          capture_output=True, text=True, timeout=30, check=True).stdout
+    (reload_line,) = [line for line in unit.splitlines() if line.startswith("ExecReload=")]
+    reloaded = subprocess.run(shlex.split(reload_line.removeprefix("ExecReload=")), capture_output=True, text=True,
+                              timeout=60, cwd=fleet.dir)
+    assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+    assert "alpha" in reloaded.stdout
     fleet.proc.send_signal(signal.SIGTERM)
     fake_systemd.receive_until("STOPPING=1", timeout=10)
     assert fleet.proc.wait(timeout=20) == 0

@@ -23,9 +23,4 @@ public enum ConfigVariableReferences {
         }
         return found
     }
-
-    /// Whether `name` can be an environment variable in a `${NAME}`.
-    public static func isValidName(_ name: String) -> Bool {
-        ConfigVariableSubstitution.isValidName(Substring(name))
-    }
 }
