@@ -47,6 +47,7 @@ struct WorkerMain {
         } else {
             target = .tcp(host: settings.listen.host, port: settings.listen.port)
         }
+        let serving = Locked<HTTPServer?>(nil)
         let server = HTTPServer(
             configuration: .init(
                 target: target, maxBodySize: settings.maxBodySize, shutdownTimeout: settings.shutdownTimeout,
@@ -54,9 +55,10 @@ struct WorkerMain {
                 // Reads (health, models, metrics) are cheap and never refused; API calls are.
                 admission: RequestAdmission(limit: settings.maxConcurrentRequests) { $0.method != .GET && $0.method != .HEAD }
             ),
-            responder: ProxyResponder(runtime: runtime),
+            responder: ProxyResponder(runtime: runtime, isDraining: { serving.withLock { $0?.isDraining ?? false } }),
             logger: logger
         )
+        serving.withLock { $0 = server }
         let group = Mutex<ServiceGroup?>(nil)
         let triggerShutdown: @Sendable () -> Void = {
             server.beginShutdown()

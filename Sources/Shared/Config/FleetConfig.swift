@@ -137,6 +137,8 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     public var limits: ConnectionLimits
     /// `max_concurrent_requests`: API requests answered at once; past it, 503 at once.
     public var maxConcurrentRequests: Int
+    /// `replicas`, `resources`, `state_volume`: only `render kubernetes` reads them.
+    public var deployment: TenantDeployment = TenantDeployment()
 
     public init(
         name: String,
@@ -198,6 +200,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case keepaliveInterval = "keepaliveIntervalMs"
         case shutdownTimeout = "shutdownTimeoutMs"
         case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs, limits, maxConcurrentRequests
+        case deployment
     }
 
     public init(from decoder: any Decoder) throws {
@@ -227,6 +230,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         limits = try c.decodeIfPresent(ConnectionLimits.self, forKey: .limits) ?? .publicListener
         maxConcurrentRequests = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentRequests)
             ?? TenantDefaults.maxConcurrentRequests
+        deployment = try c.decodeIfPresent(TenantDeployment.self, forKey: .deployment) ?? TenantDeployment()
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -254,6 +258,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encode(fetchImageURLs, forKey: .fetchImageURLs)
         try c.encode(limits, forKey: .limits)
         try c.encode(maxConcurrentRequests, forKey: .maxConcurrentRequests)
+        try c.encode(deployment, forKey: .deployment)
     }
 }
 

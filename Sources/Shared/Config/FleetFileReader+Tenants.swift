@@ -225,10 +225,11 @@ extension FleetFileReader {
 
         var settings = defaults
         apply(f, to: &settings)
+        let deployment = readDeployment(f)
 
         valid = valid && diagnostics.count == errorsBefore
         guard valid, let (address, _) = listenAddress, let apiKeys else { return (nil, listenAddress) }
-        let tenant = TenantConfig(
+        var tenant = TenantConfig(
             name: name, listen: address, apiKeys: apiKeys, tokens: tokens,
             upstream: settings.upstream, apiVersion: settings.apiVersion, strategy: settings.strategy,
             healthCheckInterval: settings.healthCheckInterval, maxAttempts: settings.maxAttempts,
@@ -238,6 +239,7 @@ extension FleetFileReader {
             profileParameters: settings.profileParameters, accountURL: settings.accountURL,
             outboundProxy: settings.outboundProxy, stateDir: stateDir, fetchImageURLs: settings.fetchImageURLs,
             limits: settings.limits, maxConcurrentRequests: settings.maxConcurrentRequests)
+        tenant.deployment = deployment
         return (tenant, listenAddress)
     }
 

@@ -106,6 +106,9 @@ extension Node {
 final class FleetFileReader {
     let file: String
     let environment: [String: String]
+    /// When set, secret files (`jwt_file`, `api_keys_file`, ...) are not read: each reads as
+    /// this text (for `render`, which must never need the secrets).
+    var secretFilePlaceholder: String?
     /// The file's folder, absolute; relative paths resolve against it.
     let directory: String
     private(set) var diagnostics: [ConfigDiagnostic] = []

@@ -17,11 +17,17 @@ struct ProxyResponder: HTTPResponder {
     let runtime: WorkerRuntime
     private let router: Router
 
-    init(runtime: WorkerRuntime) {
+    /// `isDraining`: whether the server has begun its graceful shutdown (for `/ready`).
+    init(runtime: WorkerRuntime, isDraining: @escaping @Sendable () -> Bool = { false }) {
         self.runtime = runtime
         let endpoints = ProxyEndpoints(runtime: runtime)
         var router = Router(errorShape: .openAI)
         router.on(.GET, "/health") { _, writer in try await endpoints.health(writer) }
+        // Probes (Kubernetes): open like /health, and cheap (no report is built).
+        router.on(.GET, "/live") { _, writer in try await writer.respond(status: .ok, json: #"{"status":"live"}"#) }
+        router.on(.GET, "/ready") { _, writer in
+            try await endpoints.ready(usableTokens: runtime.pool.usableCount, draining: isDraining(), writer)
+        }
         router.on(.POST, "/v1/chat/completions") { routed, writer in
             try endpoints.authorize(routed.request)
             try await endpoints.chat(routed.request, writer: writer)
@@ -90,6 +96,14 @@ struct ProxyEndpoints: Sendable {
     func health(_ writer: ResponseWriter) async throws {
         let health = runtime.health()
         try await writer.respond(status: health.status == "down" ? .serviceUnavailable : .ok, json: encode(health))
+    }
+
+    /// 200 when the worker can answer a chat now (a usable JWT, not draining), else 503.
+    func ready(usableTokens: Int, draining: Bool, _ writer: ResponseWriter) async throws {
+        let ready = usableTokens > 0 && !draining
+        try await writer.respond(
+            status: ready ? .ok : .serviceUnavailable,
+            json: #"{"ready":\#(ready),"usable_tokens":\#(usableTokens),"draining":\#(draining)}"#)
     }
 
     /// The tenant's keys, compared in constant time; a rejected key is logged as its fingerprint.
