@@ -162,6 +162,23 @@ struct HardeningTests {
         #expect(escapingControlCharacters("\u{9B}2J") == #"\u{9B}2J"#)
     }
 
+    // MARK: - Descriptors
+
+    @Test func theDescriptorReserveIsAnEighthWithinBounds() {
+        #expect(DescriptorHeadroom.reserve(forLimit: 256) == 64)
+        #expect(DescriptorHeadroom.reserve(forLimit: 1024) == 128)
+        #expect(DescriptorHeadroom.reserve(forLimit: 1 << 20) == 1024)
+    }
+
+    @Test func openDescriptorsAreCounted() throws {
+        // Other tests run alongside and open files too: only a lower bound is certain.
+        let fds = (0..<5).map { _ in open("/dev/null", O_RDONLY) }
+        defer { for fd in fds { close(fd) } }
+        let highest = try #require(fds.max())
+        #expect(try #require(DescriptorHeadroom.openDescriptors()) >= 8)
+        #expect(highest < DescriptorHeadroom.softLimit())
+    }
+
     // MARK: - Fingerprints
 
     @Test func jwtsWithTheSameHeaderGetDifferentFingerprints() {

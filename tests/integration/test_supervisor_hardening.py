@@ -397,3 +397,51 @@ def test_ctl_logs_takes_dash_n(make_fleet) -> None:
     assert len(out.splitlines()) == 2, out
     code, out, err = fleet.ctl("logs", "alpha", "--lines", "1")
     assert code == 0 and len(out.splitlines()) == 1, (out, err)
+
+
+# --------------------------------------------------------------------------- a flood of idle connections
+
+
+def test_a_flood_of_idle_connections_never_exhausts_a_workers_descriptors(simulator, tmp_path: Path) -> None:
+    """With its descriptors exhausted a worker used to refuse everything (its control socket
+    too) and could die: libdispatch traps (SIGILL) when its thread monitor cannot open /proc.
+    Now accepting stops while fewer than the reserve (64 of 256 here) are free: held
+    connections wait in the backlog, heartbeats and requests go on, and all is well after."""
+    limit = 256
+    control = tmp_path / "w.sock"
+    key = "k" * 20
+    proc = Proc(
+        "prlimit",
+        [f"--nofile={limit}:{limit}", str(binary("jetbrains-ai-proxy")), "-c", secret_jwt("x"), "-k", key,
+         "-h", "127.0.0.1", "-p", "0", "--upstream", simulator.url, "--control-socket", str(control)],
+        env={"HOME": str(tmp_path)}, cwd=tmp_path, log_dir=tmp_path / "solo", name="solo",
+    )
+    try:
+        port = int(proc.wait_for_line(re.compile(r"Server starting on 127\.0\.0\.1:(\d+)"), timeout=20).group(1))
+        wait_until(lambda: control.exists(), timeout=10)
+        uds = httpx.Client(transport=httpx.HTTPTransport(uds=str(control)), base_url="http://w", timeout=5)
+        most = 0
+        for _round in range(3):
+            held = []
+            for _ in range(limit * 2):
+                with contextlib.suppress(OSError):
+                    held.append(socket.create_connection(("127.0.0.1", port), timeout=1))
+            for _ in range(10):
+                most = max(most, len(os.listdir(f"/proc/{proc.pid}/fd")))
+                assert uds.get("/health").status_code == 200, "the control socket must keep answering"
+                time.sleep(0.1)
+            for s in held:
+                s.close()
+            assert proc.is_running(), proc.describe()
+        print(f"most descriptors open during the flood: {most} of {limit}")
+        assert most <= limit - 32, most
+        assert "file descriptors nearly exhausted" in proc.output()
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": f"Bearer {key}"}, timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        uds.close()
+    finally:
+        proc.terminate(timeout=10)
