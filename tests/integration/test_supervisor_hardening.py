@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import resource
+import shutil
 import socket
 import stat
 import subprocess
@@ -149,6 +150,7 @@ def test_a_fleet_file_over_16_mib_is_refused_with_a_clear_error(make_fleet) -> N
 # --------------------------------------------------------------------------- descriptors
 
 
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux; .ci/run installs it)")
 def test_both_programs_raise_their_soft_open_file_limit_to_the_hard_one(make_fleet, tmp_path: Path) -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard <= 1024:
@@ -402,6 +404,7 @@ def test_ctl_logs_takes_dash_n(make_fleet) -> None:
 # --------------------------------------------------------------------------- a flood of idle connections
 
 
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux; .ci/run installs it)")
 def test_a_flood_of_idle_connections_never_exhausts_a_workers_descriptors(simulator, tmp_path: Path) -> None:
     """With its descriptors exhausted a worker used to refuse everything (its control socket
     too) and could die: libdispatch traps (SIGILL) when its thread monitor cannot open /proc.
