@@ -84,9 +84,13 @@ struct Run: AsyncParsableCommand {
     var file: String = "fleet.yaml"
 
     func run() async throws {
+        // Every tenant listener, log, pipe and control connection is a descriptor (workers
+        // inherit the raised limit too).
+        let limits = FileLimits.raiseSoftLimit()
         let config = try loadFleet(file)
         LogSetup.bootstrap()
         let logger = Logger(label: "jetbrains-ai-supervisor")
+        if let limits { logger.debug("\(limits)") }
         // A worker that exits before reading its settings must not take us down with SIGPIPE:
         // the write just fails.
         signal(SIGPIPE, SIG_IGN)

@@ -161,13 +161,23 @@ struct WorkerCommand: AsyncParsableCommand {
             await runtime.shutdownClients()
             return
         }
+        // One descriptor per client and per upstream connection: 1024 is far too few.
+        let limits = FileLimits.raiseSoftLimit()
         LogSetup.bootstrap()
         var logger = Logger(label: "jetbrains-ai-proxy")
         if tenant != nil || settingsFromStdin { logger[metadataKey: "tenant"] = "\(settings.name)" }
-        try await WorkerMain(
-            source: source, settings: settings, controlSocket: controlSocket,
-            exitWhenStdinCloses: settingsFromStdin, logger: logger
-        ).run()
+        if let limits { logger.debug("\(limits)") }
+        do {
+            try await WorkerMain(
+                source: source, settings: settings, controlSocket: controlSocket,
+                exitWhenStdinCloses: settingsFromStdin, logger: logger
+            ).run()
+        } catch is WorkerMain.WorkerFailure {
+            throw ExitCode(1)  // logged already
+        } catch {
+            logger.error("cannot start: \(error)")
+            throw ExitCode(1)
+        }
     }
 }
 

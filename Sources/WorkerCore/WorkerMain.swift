@@ -79,9 +79,13 @@ struct WorkerMain {
         ]
         if let controlSocket {
             let path = ConfigPaths.absolute(controlSocket)
+            // Only a stale socket may be replaced: not a file, not another worker's live socket.
+            try UnixSocketFile.clear(path, what: "control socket")
             let control = HTTPServer(
                 configuration: .init(
-                    target: .unixSocket(path: path), maxBodySize: 1 << 20, shutdownTimeout: .seconds(2), limits: .controlSocket
+                    target: .unixSocket(path: path), maxBodySize: 1 << 20, shutdownTimeout: .seconds(2), limits: .controlSocket,
+                    // Same check as the supervisor's control socket: only our uid (or root).
+                    connectionFilter: sameUserOnly
                 ),
                 responder: ControlResponder(
                     runtime: runtime,
@@ -109,16 +113,26 @@ struct WorkerMain {
         let serviceGroup = ServiceGroup(configuration: configuration)
         group.withLock { $0 = serviceGroup }
         defer {
-            if let path = controlSocket.map(ConfigPaths.absolute) { unlink(path) }
+            if let path = controlSocket.map(ConfigPaths.absolute) { UnixSocketFile.removeIfSocket(path) }
         }
+        var failure: (any Error)?
         do {
             try await serviceGroup.run()
         } catch {
             logger.error("stopped with an error: \(error)")
+            failure = error
         }
         // Whatever happened above, the HTTP clients must be shut down before they go away.
         await runtime.shutdownClients()
         logger.info("Shutdown complete")
+        // A worker that could not serve (a socket it could not bind…) must not exit 0: the
+        // supervisor and systemd read that as a clean stop.
+        if let failure { throw WorkerFailure(cause: failure) }
+    }
+
+    struct WorkerFailure: Error, CustomStringConvertible {
+        var cause: any Error
+        var description: String { "stopped with an error: \(cause)" }
     }
 
     static func describe(_ address: SocketAddress) -> String {

@@ -123,8 +123,10 @@ struct ConfigListenAddressTests {
 @Suite("Fingerprints and the model table")
 struct ConfigFingerprintAndModelTests {
     @Test func longSecretsShowTenCharacters() {
-        #expect(fingerprint("eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.payload.sig") == "eyJ0eXAiOi...")
-        #expect(fingerprint("abcdefghijklmn") == "abcdefghij...")  // exactly 14
+        // 24 characters or more: the prefix and a short hash of the whole secret.
+        let jwt = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.payload.sig"
+        #expect(fingerprint(jwt) == "eyJ0eXAiOi...#" + String(SHA256.hex(jwt).prefix(4)))
+        #expect(fingerprint("abcdefghijklmn") == "abcdefghij...")  // exactly 14: no hash
     }
 
     @Test func shortSecretsShowThreeCharacters() {
@@ -137,9 +139,10 @@ struct ConfigFingerprintAndModelTests {
     @Test func fingerprintNeverRevealsTheWholeSecret() {
         for length in 0...40 {
             let secret = String(repeating: "x", count: length)
-            let shown = fingerprint(secret).dropLast(3)
+            let shown = fingerprint(secret).split(separator: "...", maxSplits: 1, omittingEmptySubsequences: false)[0]
             #expect(length == 0 || shown.count < length)
             #expect(length < 14 || shown.count == 10)
+            #expect(length < 24 || length - shown.count >= 14, "a hash only where at least 14 characters stay hidden")
         }
     }
 

@@ -172,8 +172,9 @@ import Testing
         var fleet = FleetDriver(config)
         fleet.startRunning(config)
         let hung = try #require(fleet.current("alpha"))
-        // alpha stops answering; beta goes on.
-        var actions = fleet.run(for: .milliseconds(4900), answering: ["beta"])
+        // alpha stops answering (its next probe, at 1 s, is never answered); beta goes on. The
+        // timeout counts from that probe: a worker is hung for not answering, not for not being asked.
+        var actions = fleet.run(for: .milliseconds(5900), answering: ["beta"])
         #expect(actions.kills.isEmpty)
         actions = fleet.run(for: .milliseconds(300), answering: ["beta"])
         #expect(actions.kills == [hung.id])

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
+from worker_harness import fingerprint
 from harness import Proc, Simulator, binary, wait_until
 from supervisor_harness import (
     BackgroundStream,
@@ -146,7 +147,7 @@ def test_no_secret_in_logs_supervisor_output_or_documents(fleet3: Fleet) -> None
     # Fingerprints are what is shown.
     health = fleet3.health().json()
     fingerprints = {t["fingerprint"] for n in TENANTS for t in health["tenants"][n]["tokens"]}
-    assert fingerprints == {secret_jwt(l)[:10] + "..." for l in ("alpha1", "beta1", "gamma1", "gamma2")}
+    assert fingerprints == {fingerprint(secret_jwt(l)) for l in ("alpha1", "beta1", "gamma1", "gamma2")}
 
 
 # --------------------------------------------------------------------------- check
@@ -283,7 +284,7 @@ def test_unified_health_ok_degraded_down(make_fleet, simulator: Simulator) -> No
     assert doc["healthy_tenants"] == 1
     alpha = doc["tenants"]["alpha"]
     assert alpha["state"] == "running" and alpha["tokens"][0]["state"] == "invalid", alpha
-    assert alpha["tokens"][0]["fingerprint"] == secret_jwt("alpha1")[:10] + "..."
+    assert alpha["tokens"][0]["fingerprint"] == fingerprint(secret_jwt("alpha1"))
 
     # One JWT of beta's two invalid → still degraded, beta counts as able to serve.
     simulator.fault(kind="status", status=401, jwt=secret_jwt("beta1"), endpoint="any")

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from worker_harness import fingerprint
 from harness import CHAT_V7_PATH, CHAT_V8_PATH, wait_until
 from worker_harness import (  # noqa: F401 - fixtures
     KEY,
@@ -537,7 +538,7 @@ def test_health_shape_without_key(worker) -> None:
     assert health["healthy_tokens"] == 2 and health["total_tokens"] == 2
     assert health["strategy"] == "round_robin"
     for token, jwt in zip(health["tokens"], JWTS):
-        assert token["fingerprint"] == jwt[:10] + "..."
+        assert token["fingerprint"] == fingerprint(jwt)
         assert token["state"] == "healthy"
         for field in ("name", "in_flight", "successes", "failures"):
             assert field in token

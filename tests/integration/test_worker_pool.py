@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
+from worker_harness import fingerprint
 from harness import decode_jwt, wait_until
 from worker_harness import (  # noqa: F401 - fixtures
     BackgroundStream,
@@ -299,7 +300,7 @@ def test_probe_brings_a_failing_jwt_back(sim, start_worker) -> None:
     assert worker.tokens()["ta"]["consecutive_failures"] >= 2
     assert sim.stats()["totals"]["chat"] == 0, "recovery must not spend chat requests"
     worker.wait_for_line(r"JWT token marked as healthy: " + A[:10].replace(".", r"\.") + r"\.\.\.", timeout=5)
-    assert token["fingerprint"] == A[:10] + "..."
+    assert token["fingerprint"] == fingerprint(A)
 
 
 def test_probe_recovers_a_quota_exhausted_jwt(sim, start_worker) -> None:
@@ -360,7 +361,7 @@ def test_license_jwt_is_fetched_at_start_and_used(sim, start_worker) -> None:
     assert worker.chat("abc").json()["choices"][0]["message"]["content"] == "cba"
     jwt = chat_jwts(sim)[-1]
     assert decode_jwt(jwt)["sub"] == "L-team"
-    assert token["fingerprint"] == jwt[:10] + "..."
+    assert token["fingerprint"] == fingerprint(jwt)
     assert sim.stats()["by_license"] == {"L-team": 1}
 
 
@@ -375,7 +376,7 @@ def test_license_jwt_is_refreshed_before_exp(sim, start_worker) -> None:
     second = chat_jwts(sim)[-1]
     assert second != first
     assert decode_jwt(second)["exp"] > decode_jwt(first)["exp"] or decode_jwt(second)["jti"] != decode_jwt(first)["jti"]
-    assert worker.tokens()["lic"]["fingerprint"] == second[:10] + "..." or sim.stats()["by_license"]["L-team"] > 2
+    assert worker.tokens()["lic"]["fingerprint"] == fingerprint(second) or sim.stats()["by_license"]["L-team"] > 2
 
 
 def test_license_401_triggers_one_refresh_not_invalidation(sim, start_worker) -> None:
@@ -390,7 +391,7 @@ def test_license_401_triggers_one_refresh_not_invalidation(sim, start_worker) ->
     assert len(jwts) == 2 and jwts[0] != jwts[1]
     token = worker.tokens()["lic"]
     assert token["state"] == "healthy"
-    assert token["fingerprint"] == jwts[1][:10] + "..."
+    assert token["fingerprint"] == fingerprint(jwts[1])
     assert worker.chat("abc").status_code == 200
 
 

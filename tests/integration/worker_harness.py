@@ -61,7 +61,15 @@ def jwt_name(label: str) -> str:
 
 
 def fingerprint(secret: str) -> str:
-    return secret[:10] + "..." if len(secret) >= 14 else secret[:3] + "..."
+    """Like the programs' ``fingerprint``: the first 10 characters, ``...``, and from 24
+    characters on ``#`` and 4 hex digits of the secret's SHA-256."""
+    import hashlib
+
+    if len(secret) >= 24:
+        return secret[:10] + "...#" + hashlib.sha256(secret.encode()).hexdigest()[:4]
+    if len(secret) >= 14:
+        return secret[:10] + "..."
+    return secret[:3] + "..." if len(secret) > 3 else "..."
 
 
 # --------------------------------------------------------------------------- fleet files

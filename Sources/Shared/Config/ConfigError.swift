@@ -21,9 +21,12 @@ public struct ConfigDiagnostic: Sendable, Equatable, Hashable, Codable, CustomSt
 
     /// `FILE:LINE:COL: KEYPATH: MESSAGE` (`FILE:LINE:COL: MESSAGE` when the key path is empty).
     public var description: String {
-        keyPath.isEmpty
+        // Keys and values come from the file: control characters in them are shown escaped.
+        let file = escapingControlCharacters(file)
+        let message = escapingControlCharacters(message)
+        return keyPath.isEmpty
             ? "\(file):\(line):\(column): \(message)"
-            : "\(file):\(line):\(column): \(keyPath): \(message)"
+            : "\(file):\(line):\(column): \(escapingControlCharacters(keyPath)): \(message)"
     }
 }
 

@@ -8,6 +8,12 @@ public enum FleetConfigLoader {
     public static func load(
         path: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> FleetConfig {
+        if let size = fileSize(path), size > maxFileBytes {
+            throw ConfigError(diagnostics: [
+                ConfigDiagnostic(file: path, line: 1, column: 1, keyPath: "", message: "the fleet file is \(size) bytes; "
+                    + "fleet files are limited to \(formatByteSize(maxFileBytes)) (\(maxFileBytes) bytes)")
+            ])
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             var isDirectory: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
@@ -21,13 +27,30 @@ public enum FleetConfigLoader {
                 ConfigDiagnostic(file: path, line: 1, column: 1, keyPath: "", message: "the fleet file is not valid UTF-8")
             ])
         }
-        return try parse(yaml: text, path: path, environment: environment)
+        return try parse(yaml: text, path: path, environment: environment, checkingFileSystem: true)
+    }
+
+    /// The largest fleet file read (16 MiB, about 150,000 tenants): a bigger one is refused before
+    /// it is read, so a mistaken path (a log, a disk image) cannot tie up the supervisor.
+    public static let maxFileBytes = 16 << 20
+
+    private static func fileSize(_ path: String) -> Int? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              attributes[.type] as? FileAttributeType == .typeRegular,
+              let size = attributes[.size] as? NSNumber else { return nil }
+        return size.intValue
     }
 
     /// Parses `yaml` as if read from `path`: `path` names the file in diagnostics and relative
     /// paths in the file resolve against its folder.
-    public static func parse(yaml: String, path: String, environment: [String: String]) throws -> FleetConfig {
-        try read(yaml, with: FleetFileReader(file: path, environment: environment))
+    /// `checkingFileSystem` also checks what is at the paths the supervisor will create things at
+    /// (a file where the control socket goes, a `log_dir` that cannot hold files).
+    public static func parse(
+        yaml: String, path: String, environment: [String: String], checkingFileSystem: Bool = false
+    ) throws -> FleetConfig {
+        let reader = FleetFileReader(file: path, environment: environment)
+        reader.checksFileSystem = checkingFileSystem
+        return try read(yaml, with: reader)
     }
 
     private static func read(_ yaml: String, with reader: FleetFileReader) throws -> FleetConfig {

@@ -9,6 +9,7 @@ extension FleetFileReader {
         guard let item, let f = fields(of: item, allowedKeys: FleetKeys.supervisor) else {
             return (settings, listenIsValid)
         }
+        supervisorFields = f
         if let i = f["listen"] {
             if let address = listen(i) { settings.listen = address } else { listenIsValid = false }
         }
@@ -32,7 +33,7 @@ extension FleetFileReader {
         if let i = f["restart"], let r = fields(of: i, allowedKeys: FleetKeys.restart) {
             var backoffsValid = true
             if let i = r["initial_backoff"] {
-                if let v = duration(i, positive: true) { settings.restart.initialBackoff = v } else { backoffsValid = false }
+                if let v = duration(i, positive: true, minimum: Self.minimumInitialBackoff) { settings.restart.initialBackoff = v } else { backoffsValid = false }
             }
             if let i = r["max_backoff"] {
                 if let v = duration(i) { settings.restart.maxBackoff = v } else { backoffsValid = false }
@@ -47,10 +48,10 @@ extension FleetFileReader {
         }
         var heartbeatValid = true
         if let i = f["heartbeat_interval"] {
-            if let v = duration(i, positive: true) { settings.heartbeatInterval = v } else { heartbeatValid = false }
+            if let v = duration(i, positive: true, minimum: Self.minimumHeartbeatInterval) { settings.heartbeatInterval = v } else { heartbeatValid = false }
         }
         if let i = f["heartbeat_timeout"] {
-            if let v = duration(i, positive: true) { settings.heartbeatTimeout = v } else { heartbeatValid = false }
+            if let v = duration(i, positive: true, minimum: Self.minimumHeartbeatTimeout) { settings.heartbeatTimeout = v } else { heartbeatValid = false }
         }
         if heartbeatValid, settings.heartbeatTimeout <= settings.heartbeatInterval,
            let culprit = f["heartbeat_timeout"] ?? f["heartbeat_interval"] {
@@ -64,6 +65,13 @@ extension FleetFileReader {
         applyLimits(f, to: &settings.limits)
         return (settings, listenIsValid)
     }
+
+    /// Floors for intervals that would otherwise turn into a busy loop (documented in README).
+    static let minimumHeartbeatInterval = Duration.milliseconds(100)  // the supervisor's reconcile tick
+    static let minimumHeartbeatTimeout = Duration.seconds(1)
+    static let minimumInitialBackoff = Duration.milliseconds(10)
+    static let minimumHealthCheckInterval = Duration.milliseconds(250)
+    static let minimumKeepaliveInterval = Duration.milliseconds(100)
 
     #if os(Linux)
     static let maxSocketPathBytes = 107  // sun_path is 108 bytes, NUL included

@@ -7,7 +7,7 @@ extension FleetFileReader {
         if let v = f["upstream"].flatMap({ url($0) }) { s.upstream = v }
         if let v = f["api_version"].flatMap({ choice($0, APIVersion.self, what: "api_version") }) { s.apiVersion = v }
         if let v = f["strategy"].flatMap({ choice($0, BalanceStrategy.self, what: "strategy") }) { s.strategy = v }
-        if let v = f["health_check_interval"].flatMap({ duration($0, positive: true) }) { s.healthCheckInterval = v }
+        if let v = f["health_check_interval"].flatMap({ duration($0, positive: true, minimum: Self.minimumHealthCheckInterval) }) { s.healthCheckInterval = v }
         if let v = f["max_attempts"].flatMap({ int($0, minimum: 1) }) { s.maxAttempts = v }
         if let v = f["connect_timeout"].flatMap({ duration($0, positive: true) }) { s.connectTimeout = v }
         if let v = f["request_timeout"].flatMap({ duration($0, positive: true) }) { s.requestTimeout = v }
@@ -17,7 +17,7 @@ extension FleetFileReader {
             s.profileParameters.merge(parameters) { _, override in override }
         }
         if let i = f["grazie_agent"], let agent = readGrazieAgent(i) { s.grazieAgent = agent }
-        if let v = f["keepalive_interval"].flatMap({ duration($0, positive: true) }) { s.keepaliveInterval = v }
+        if let v = f["keepalive_interval"].flatMap({ duration($0, positive: true, minimum: Self.minimumKeepaliveInterval) }) { s.keepaliveInterval = v }
         if let v = f["account_url"].flatMap({ url($0) }) { s.accountURL = v }
         if let v = f["fetch_image_urls"].flatMap({ bool($0) }) { s.fetchImageURLs = v }
         if let v = f["max_concurrent_requests"].flatMap({ int($0, minimum: 1) }) { s.maxConcurrentRequests = v }

@@ -92,7 +92,7 @@ struct ConfigText {
     /// (a variable's value is never shown); long values are shortened.
     var display: String {
         let shown = usedVariables ? raw : value
-        return shown.count > 48 ? "'\(fingerprint(shown))'" : "'\(shown)'"
+        return shown.count > 48 ? "'\(escapingControlCharacters(fingerprint(shown)))'" : "'\(escapingControlCharacters(shown))'"
     }
 }
 
@@ -112,6 +112,10 @@ final class FleetFileReader {
     /// The file's folder, absolute; relative paths resolve against it.
     let directory: String
     private(set) var diagnostics: [ConfigDiagnostic] = []
+    /// The `supervisor:` section's entries, for the checks that run once every tenant is read.
+    var supervisorFields: ConfigFields?
+    /// Whether `checkPaths` looks at the file system too (see `FleetConfigLoader.parse`).
+    var checksFileSystem = false
     private var document = FleetComposedYAML()
 
     init(file: String, environment: [String: String]) {
@@ -147,7 +151,7 @@ final class FleetFileReader {
 
     /// A key as shown in messages (very long keys are likely pasted secrets: fingerprinted).
     static func displayKey(_ key: String) -> String {
-        key.count > 48 ? fingerprint(key) : key
+        escapingControlCharacters(key.count > 48 ? fingerprint(key) : key)
     }
 
     // MARK: - The file
@@ -185,8 +189,9 @@ final class FleetFileReader {
         }
 
         var tenants: [TenantConfig] = []
-        var listeners: [(owner: String, address: ListenAddress)] = []
-        if supervisorListenIsValid { listeners.append(("supervisor.listen", supervisor.listen)) }
+        // By port, so a file with tens of thousands of tenants is checked in linear time.
+        var listeners: [Int: [(owner: String, address: ListenAddress)]] = [:]
+        if supervisorListenIsValid { listeners[supervisor.listen.port, default: []].append(("supervisor.listen", supervisor.listen)) }
         if let item = top["tenants"] {
             let tenantFields = fields(of: item, allowedKeys: nil) { name, first in
                 "duplicate tenant name '\(name)' (first defined at line \(first.line))"
@@ -197,10 +202,10 @@ final class FleetFileReader {
                     stateDir: supervisor.stateDir)
                 guard !entry.isDuplicate else { continue }
                 if let (address, listenItem) = listen {
-                    if let other = listeners.first(where: { $0.address.conflicts(with: address) }) {
+                    if let other = listeners[address.port]?.first(where: { $0.address.conflicts(with: address) }) {
                         error(listenItem, "port \(address.port) is already used by \(other.owner)")
                     }
-                    listeners.append(("tenants.\(entry.key)", address))
+                    listeners[address.port, default: []].append(("tenants.\(entry.key)", address))
                 }
                 if let tenant { tenants.append(tenant) }
             }
@@ -208,6 +213,7 @@ final class FleetFileReader {
             missing("tenants", in: root)
         }
 
+        checkPaths(supervisor, tenants: tenants, supervisorItem: top["supervisor"] ?? root)
         guard diagnostics.isEmpty else { return nil }
         return FleetConfig(
             version: version, supervisor: supervisor, tenants: tenants, path: ConfigPaths.absolute(file))
@@ -355,7 +361,7 @@ final class FleetFileReader {
         return value
     }
 
-    func duration(_ item: ConfigItem, positive: Bool = false) -> Duration? {
+    func duration(_ item: ConfigItem, positive: Bool = false, minimum: Duration? = nil) -> Duration? {
         guard let text = text(item) else { return nil }
         guard let value = parseDuration(text.value) else {
             error(item, "invalid duration \(text.display) (expected a number and a unit: 250ms, 30s, 5m, 1h)")
@@ -363,6 +369,10 @@ final class FleetFileReader {
         }
         if positive && value <= .zero {
             error(item, "must be longer than 0, found \(text.display)")
+            return nil
+        }
+        if let minimum, value < minimum {
+            error(item, "must be at least \(formatDuration(minimum)), found \(text.display)")
             return nil
         }
         return value

@@ -207,13 +207,20 @@ public final class HTTPServer: Service, Sendable {
     private typealias ConnectionChannel = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
     private func bind() async throws -> NIOAsyncChannel<ConnectionChannel, Never> {
+        // Accepting stops short of the descriptor limit (see `DescriptorHeadroom`).
+        let logger = self.logger
+        let headroom: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(DescriptorHeadroom.Handler(logger: logger))
+            }
+        }
         let bootstrap = ServerBootstrap(group: group)
+            .serverChannelInitializer(headroom)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
         let limits = configuration.limits
         let counters = self.counters
-        let logger = self.logger
         let responder = self.responder
         let initializer: @Sendable (any Channel) -> EventLoopFuture<ConnectionChannel> = { channel in
             // Past the cap a connection is accepted and closed at once rather than left in the
@@ -243,7 +250,8 @@ public final class HTTPServer: Service, Sendable {
         case .tcp(let host, let port):
             return try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
         case .unixSocket(let path):
-            let unixBootstrap = ServerBootstrap(group: group).serverChannelOption(.backlog, value: configuration.backlog)
+            let unixBootstrap = ServerBootstrap(group: group).serverChannelInitializer(headroom)
+                .serverChannelOption(.backlog, value: configuration.backlog)
             let channel = try await unixBootstrap.bind(
                 unixDomainSocketPath: path,
                 cleanupExistingSocketFile: true,

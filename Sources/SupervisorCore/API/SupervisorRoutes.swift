@@ -65,7 +65,7 @@ func controlRoutes(_ fleet: FleetRuntime) -> Router {
     router.on(.GET, "/tenants/:name/logs") { request, writer in
         let name = request["name"] ?? ""
         guard let tail = await fleet.logs(name, lines: request.request.query["lines"].flatMap(Int.init) ?? 50) else {
-            let error = HTTPError(status: .notFound, message: "no tenant named '\(name)'", code: "not_found")
+            let error = HTTPError(status: .notFound, message: "no tenant named '\(escapingControlCharacters(name))'", code: "not_found")
             return try await writer.respond(error, shape: .control)
         }
         try await writer.respond(status: .ok, json: encodeJSON(tail))

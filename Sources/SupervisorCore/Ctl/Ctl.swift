@@ -80,7 +80,7 @@ func failIfError(_ status: Int, _ data: Data) throws {
     guard status >= 300 else { return }
     // Every error of the control API is a ControlReply.
     if let reply = try? JSONDecoder().decode(ControlReply.self, from: data) {
-        FileHandle.standardError.write(Data((reply.message + "\n").utf8))
+        FileHandle.standardError.write(Data((printableLines(reply.message) + "\n").utf8))
     } else {
         FileHandle.standardError.write(data + Data("\n".utf8))
     }
@@ -99,7 +99,7 @@ extension Ctl {
             var status = try JSONDecoder.control().decode(FleetStatus.self, from: data)
             if let tenant {
                 guard let one = status.tenants[tenant] else {
-                    FileHandle.standardError.write(Data("no tenant named '\(tenant)'\n".utf8))
+                    FileHandle.standardError.write(Data("no tenant named '\(escapingControlCharacters(tenant))'\n".utf8))
                     throw ExitCode(CtlExit.failed)
                 }
                 status.tenants = [tenant: one]
@@ -175,7 +175,7 @@ extension Ctl {
                 }
             } else {
                 FileHandle.standardError.write(Data("reload rejected, the fleet keeps running unchanged:\n".utf8))
-                for error in report.errors { FileHandle.standardError.write(Data("  \(error)\n".utf8)) }
+                for error in report.errors { FileHandle.standardError.write(Data("  \(escapingControlCharacters(error))\n".utf8)) }
             }
             if !report.ok { throw ExitCode(CtlExit.failed) }
         }
@@ -185,7 +185,7 @@ extension Ctl {
         static let configuration = CommandConfiguration(abstract: "The last lines of a tenant's worker log.")
         @OptionGroup var options: CtlOptions
         @Argument var tenant: String
-        @Option(name: [.short, .long], help: "How many lines.") var lines = 50
+        @Option(name: [.customShort("n"), .short, .long], help: "How many lines (-n or -l).") var lines = 50
 
         func run() async throws {
             let (code, data) = try await control(options, .GET, "/tenants/\(tenant)/logs?lines=\(lines)")
@@ -201,7 +201,9 @@ func tenantCommand(_ options: CtlOptions, _ tenant: String?, _ action: String) a
     let (code, data) = try await control(options, .POST, "/tenants/\(tenant ?? "*")/\(action)")
     if options.json { printJSON(data) }
     try failIfError(code, data)
-    if !options.json, let reply = try? JSONDecoder().decode(ControlReply.self, from: data) { print(reply.message) }
+    if !options.json, let reply = try? JSONDecoder().decode(ControlReply.self, from: data) {
+        print(printableLines(reply.message))
+    }
 }
 
 /// Why a connection to the Unix socket at `path` cannot work, or nil when something listens.
@@ -224,4 +226,10 @@ func unixSocketProblem(_ path: String) -> String? {
     if result == 0 { return nil }
     let reason = String(cString: strerror(errno))
     return "nothing listens on \(path) (\(reason)): a stale socket of a supervisor that is gone?"
+}
+
+/// A message of the supervisor's, one line per line, with control characters inside a line escaped.
+func printableLines(_ message: String) -> String {
+    message.split(separator: "\n", omittingEmptySubsequences: false)
+        .map { escapingControlCharacters(String($0)) }.joined(separator: "\n")
 }

@@ -24,6 +24,8 @@ final class LogSink: Sendable {
         var size = 0
         var recent: [String] = []
         var partial = ""
+        /// The log file could not be opened: lines go to the supervisor's stderr instead.
+        var toStderr = false
     }
 
     init(tenant: String, directory: String?, maxBytes: Int, backups: Int) {
@@ -33,9 +35,12 @@ final class LogSink: Sendable {
         self.backups = max(0, backups)
         var s = State()
         if let path {
-            s.fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            s.fd = Self.open(path, tenant: tenant, flags: O_APPEND)
+            s.toStderr = s.fd < 0
             var st = stat()
             if s.fd >= 0, fstat(s.fd, &st) == 0 { s.size = Int(st.st_size) }
+        } else {
+            s.toStderr = true
         }
         state = Mutex(s)
     }
@@ -68,7 +73,7 @@ final class LogSink: Sendable {
     private func append(_ buffer: ByteBuffer) {
         let bytes = Array(buffer.readableBytesView)
         state.withLock { s in
-            if path == nil {
+            if s.toStderr {
                 // "-": the supervisor's stderr, each line tagged with the tenant.
                 let text = String(decoding: bytes, as: UTF8.self)
                 var out = ""
@@ -104,8 +109,23 @@ final class LogSink: Sendable {
         } else {
             unlink(path)
         }
-        s.fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0o640)
+        s.fd = Self.open(path, tenant: tenant, flags: O_APPEND | O_TRUNC)
+        s.toStderr = s.fd < 0
         s.size = 0
+    }
+
+    /// Opens a log file, never through a symbolic link (someone who can write to `log_dir`
+    /// could otherwise point TENANT.log at any file we may write). A failure is said on stderr,
+    /// and the tenant's lines go there instead.
+    private static func open(_ path: String, tenant: String, flags: CInt) -> CInt {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | flags, 0o640)
+        if fd < 0 {
+            let reason = errno == ELOOP ? "it is a symbolic link, which is not followed" : String(cString: strerror(errno))
+            let line = "jetbrains-ai-supervisor: cannot open the log file \(escapingControlCharacters(path)): \(reason); "
+                + "tenant \(tenant)'s output goes to this stderr instead\n"
+            _ = writeAll(2, Array(line.utf8))
+        }
+        return fd
     }
 
     func lastLines(_ n: Int) -> [String] {

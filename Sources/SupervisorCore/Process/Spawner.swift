@@ -104,7 +104,9 @@ enum Spawner {
     }
 }
 
-/// A pipe whose ends are not inherited by other children (close-on-exec).
+/// A pipe whose ends are not inherited by other children (close-on-exec). `pipe2` is not in
+/// Glibc's Swift module; the gap between `pipe` and `fcntl` is safe because every spawn runs on
+/// the fleet runtime's actor, one after the other, and nothing else in the supervisor forks.
 private func makePipe(_ fds: inout [CInt]) -> Bool {
     guard pipe(&fds) == 0 else { return false }
     for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }

@@ -3,7 +3,7 @@ import Shared
 /// `ctl start|stop|restart TENANT`: each only changes what is wanted; the reconcile pass acts.
 extension FleetReconciler {
     mutating func run(_ command: TenantCommand, tenant name: String) -> ControlReply {
-        guard var slot = slots[name], !slot.removing else { return ControlReply(ok: false, message: "no tenant named '\(name)'") }
+        guard var slot = slots[name], !slot.removing else { return ControlReply(ok: false, message: "no tenant named '\(escapingControlCharacters(name))'") }
         defer { slots[name] = slot }
         switch command {
         case .start:

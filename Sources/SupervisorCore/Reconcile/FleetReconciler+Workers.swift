@@ -66,6 +66,7 @@ extension FleetReconciler {
         guard var slot = slots[id.tenant] else { return }
         func answered(_ w: inout Worker) -> Bool {
             w.probeInFlight = false
+            w.unansweredSince = nil
             w.lastHeartbeat = now
             w.report = report
             guard w.answeredAt == nil else { return false }

@@ -32,6 +32,12 @@ struct FleetReconciler: Sendable {
     private var listenerIDs = 0
     /// The actions of the event being handled.
     private var out: [FleetAction] = []
+    /// When the last event was handled, to notice the supervisor itself was blocked.
+    private var lastHandled: ContinuousClock.Instant?
+
+    /// Events (ticks at least) come every 100 ms; a longer silence means the supervisor could not
+    /// run, and that time is not held against its workers.
+    static let stallThreshold: Duration = .seconds(1)
 
     /// A worker up this long has its back-off reset.
     static let stableAfter: Duration = .seconds(10)
@@ -62,6 +68,8 @@ struct FleetReconciler: Sendable {
 
     mutating func handle(_ event: FleetEvent, now: ContinuousClock.Instant) -> [FleetAction] {
         out = []
+        if let last = lastHandled, now - last > Self.stallThreshold { excuseStall(now - last, endingAt: last) }
+        lastHandled = max(lastHandled ?? now, now)
         switch event {
         case .desired(let config): propose(config, now: now)
         case .rejected(let errors): reject(errors)
@@ -204,8 +212,8 @@ struct FleetReconciler: Sendable {
         if var current = slot.current, current.killReason == nil {
             if current.answeredAt == nil, now - current.startedAt > startTimeout {
                 kill(&current, reason: "did not answer its control socket within \(formatDuration(startTimeout))")
-            } else if let answered = current.answeredAt, current.drainRequestedAt == nil,
-                      now - (current.lastHeartbeat ?? answered) > settings.heartbeatTimeout {
+            } else if current.answeredAt != nil, current.drainRequestedAt == nil,
+                      let since = current.unansweredSince, now - since > settings.heartbeatTimeout {
                 kill(&current, reason: "hung: no heartbeat for \(formatDuration(settings.heartbeatTimeout))")
             } else {
                 killIfDrainOverran(&current, now: now)
@@ -238,16 +246,32 @@ struct FleetReconciler: Sendable {
         func due(_ w: Worker) -> Bool {
             !w.probeInFlight && w.killReason == nil && (w.lastProbe.map { now - $0 >= settings.heartbeatInterval } ?? true)
         }
-        if let current = slot.current, due(current) {
-            slot.current?.probeInFlight = true
-            slot.current?.lastProbe = now
-            emit(.probe(current.id, timeout: probeTimeout))
+        func probe(_ w: inout Worker) {
+            w.probeInFlight = true
+            w.lastProbe = now
+            if w.unansweredSince == nil { w.unansweredSince = now }
+            emit(.probe(w.id, timeout: probeTimeout))
         }
-        if let pending = slot.pending, due(pending) {
-            slot.pending?.probeInFlight = true
-            slot.pending?.lastProbe = now
-            emit(.probe(pending.id, timeout: probeTimeout))
+        if let current = slot.current, due(current) { probe(&slot.current!) }
+        if let pending = slot.pending, due(pending) { probe(&slot.pending!) }
+    }
+
+    /// Nothing was handled for `gap` (the supervisor was blocked: a slow reload, a SIGSTOP, an
+    /// overloaded host): move every worker's heartbeat deadline by it, so a worker is only ever
+    /// found hung for not answering while we were able to listen.
+    private mutating func excuseStall(_ gap: Duration, endingAt last: ContinuousClock.Instant) {
+        for name in order {
+            guard var slot = slots[name] else { continue }
+            func shift(_ w: inout Worker) {
+                if let since = w.unansweredSince, since <= last { w.unansweredSince = since + gap }
+                if let seen = w.lastHeartbeat, seen <= last { w.lastHeartbeat = seen + gap }
+            }
+            if slot.current != nil { shift(&slot.current!) }
+            if slot.pending != nil { shift(&slot.pending!) }
+            slots[name] = slot
         }
+        record(.warning, nil, "the supervisor was blocked for \(Self.seconds(gap, digits: 1))s; "
+            + "heartbeat deadlines moved by as much")
     }
 
     // MARK: - Acting on workers

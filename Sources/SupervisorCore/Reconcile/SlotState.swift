@@ -28,6 +28,9 @@ struct Worker: Sendable, Equatable {
     var lastHeartbeat: ContinuousClock.Instant?
     var lastProbe: ContinuousClock.Instant?
     var probeInFlight = false
+    /// When the oldest probe it has not answered went out (nil once it answers): the worker is
+    /// hung when this is older than `heartbeat_timeout` — never merely because no probe was sent.
+    var unansweredSince: ContinuousClock.Instant?
     var report: WorkerHealth?
     var pause = Pause.accepting
     var drainRequestedAt: ContinuousClock.Instant?

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import Shared
 
@@ -33,6 +34,8 @@ actor FleetRuntime {
     private var logs: [String: LogSink] = [:]
     private(set) var isFinished = false
     private var initialConfig: FleetConfig?
+    /// The reload being read, if any: reloads run one after the other, in the order asked.
+    private var reloading: Task<ReloadReport, Never>?
 
     /// A started worker process and what the runtime holds for it.
     private struct WorkerProcess {
@@ -61,9 +64,8 @@ actor FleetRuntime {
         guard let config = initialConfig else { return }
         initialConfig = nil
         let s = config.supervisor
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: s.runDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        if let logDir = s.logDir { try fm.createDirectory(atPath: logDir, withIntermediateDirectories: true) }
+        try PrivateDirectory.make(s.runDir, mode: 0o700)
+        if let logDir = s.logDir { try PrivateDirectory.make(logDir, mode: 0o750) }
         guard case .reload(let report)? = submit(.desired(config)) else {
             throw StartupError(description: "the fleet did not start")
         }
@@ -164,7 +166,11 @@ actor FleetRuntime {
     private func spawn(_ order: SpawnOrder) -> FleetEvent {
         let id = order.worker
         guard let listener = listeners[order.listener] else { return .spawnFailed(id, reason: "its listener is closed") }
-        unlink(order.controlSocket)
+        do {
+            try UnixSocketFile.clear(order.controlSocket, what: "the worker control socket")
+        } catch {
+            return .spawnFailed(id, reason: "\(error)")
+        }
         let process: SpawnedProcess
         let line: Data
         do {
@@ -183,7 +189,9 @@ actor FleetRuntime {
         workerIDs[process.pid] = id
         // Written off the actor (a worker that does not read would block us); a dup keeps the
         // fd number valid even if the worker exits and we close the original meanwhile.
-        let settingsFD = dup(process.stdinFD)
+        // Close-on-exec like the original, or the next worker spawned before this write ends
+        // would inherit it (and keep this worker's stdin open after we are gone).
+        let settingsFD = fcntl(process.stdinFD, F_DUPFD_CLOEXEC, 0)
         launch {
             _ = writeAll(settingsFD, Array(line))
             close(settingsFD)
@@ -221,7 +229,7 @@ actor FleetRuntime {
         for (pid, exit) in ChildReaper.reap() {
             guard let id = workerIDs.removeValue(forKey: pid), let process = processes.removeValue(forKey: id) else { continue }
             close(process.stdinFD)
-            unlink(process.controlSocket)
+            UnixSocketFile.removeIfSocket(process.controlSocket)
             submit(.exited(id, exit))
         }
         submit(.tick)
@@ -233,7 +241,7 @@ actor FleetRuntime {
         listeners = [:]
         for process in processes.values {
             close(process.stdinFD)
-            unlink(process.controlSocket)
+            UnixSocketFile.removeIfSocket(process.controlSocket)
         }
         for log in logs.values { log.close() }
         logs = [:]
@@ -269,21 +277,56 @@ actor FleetRuntime {
         return reply
     }
 
-    /// Re-reads the fleet file; an invalid one changes nothing.
-    func reload() -> ReloadReport {
-        let event: FleetEvent
-        do {
-            let config = try FleetConfigLoader.load(path: reconciler.configPath)
+    /// Re-reads the fleet file; an invalid one changes nothing. The file is read and validated
+    /// on a thread of its own (a big file takes seconds): meanwhile the supervisor keeps
+    /// answering, reaping and probing, and only the result comes back here, as an event.
+    func reload() async -> ReloadReport {
+        let previous = reloading
+        let task = Task { [configPath = reconciler.configPath] in
+            _ = await previous?.value
+            let read = await Self.read(configPath)
+            return await self.apply(read)
+        }
+        reloading = task
+        return await task.value
+    }
+
+    /// What a reload read: the new desired state (and the worker binary it names), or why not.
+    private enum ReadResult: Sendable {
+        case config(FleetConfig, workerBinary: String?)
+        case rejected([String])
+    }
+
+    private static func read(_ path: String) async -> ReadResult {
+        let work: @Sendable () -> ReadResult = {
             do {
-                workerBinary = try SupervisorRunner.workerBinary(for: config)
+                let config = try FleetConfigLoader.load(path: path)
+                return .config(config, workerBinary: try? SupervisorRunner.workerBinary(for: config))
+            } catch let error as ConfigError {
+                return .rejected(error.diagnostics.map(\.description))
             } catch {
+                return .rejected(["\(error)"])
+            }
+        }
+        do {
+            return try await NIOThreadPool.singleton.runIfActive(work)
+        } catch {
+            return .rejected(["the fleet file could not be read: \(error)"])
+        }
+    }
+
+    private func apply(_ read: ReadResult) -> ReloadReport {
+        let event: FleetEvent
+        switch read {
+        case .config(let config, let binary):
+            if let binary {
+                workerBinary = binary
+            } else {
                 logger.warning("worker binary for the new file not found; keeping \(workerBinary)")
             }
             event = .desired(config)
-        } catch let error as ConfigError {
-            event = .rejected(errors: error.diagnostics.map(\.description))
-        } catch {
-            event = .rejected(errors: ["\(error)"])
+        case .rejected(let errors):
+            event = .rejected(errors: errors)
         }
         guard case .reload(let report)? = submit(event) else { return ReloadReport(ok: false, errors: ["no answer"]) }
         return report

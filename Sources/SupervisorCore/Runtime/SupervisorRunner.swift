@@ -40,9 +40,20 @@ struct SupervisorRunner {
     func run() async throws {
         let binary = try Self.workerBinary(for: config)
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        let fleet = FleetRuntime(config: config, workerBinary: binary, control: UnixHTTPClient(http: http), logger: logger)
         let s = config.supervisor
-        defer { unlink(s.controlSocket) }
+        // Before anything is bound or unlinked: is another supervisor using this run_dir or
+        // this control socket? Is something else in the control socket's place?
+        let lock: InstanceLock
+        do {
+            try PrivateDirectory.make(s.runDir, mode: 0o700)
+            lock = try InstanceLock(runDir: s.runDir)
+            try UnixSocketFile.clear(s.controlSocket, what: "control_socket")
+        } catch {
+            try? await http.shutdown()
+            throw FleetRuntime.StartupError(description: "\(error)")
+        }
+        defer { withExtendedLifetime(lock) { UnixSocketFile.removeIfSocket(s.controlSocket) } }
+        let fleet = FleetRuntime(config: config, workerBinary: binary, control: UnixHTTPClient(http: http), logger: logger)
         do {
             try await fleet.start()
         } catch {

@@ -18,7 +18,7 @@ enum ConfigSource: Sendable {
             let fleet = try FleetConfigLoader.load(path: path, environment: environment)
             guard let tenant = fleet.tenant(named: name) else {
                 let known = fleet.tenants.map(\.name).joined(separator: ", ")
-                throw SettingsError(description: "\(path): no tenant named '\(name)' (tenants: \(known))")
+                throw SettingsError(description: "\(path): no tenant named '\(escapingControlCharacters(name))' (tenants: \(known))")
             }
             return tenant
         case .supervised(let start):
