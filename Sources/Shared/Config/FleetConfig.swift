@@ -132,6 +132,8 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     /// `fetch_image_urls`: the worker may download `https://` images a client names (off by
     /// default: a gateway that fetches URLs for clients is a server-side request forgery risk).
     public var fetchImageURLs: Bool
+    /// `log_format`: the worker's access log as `text` (key=value) or `json` lines.
+    public var logFormat: LogFormat = .text
 
     public init(
         name: String,
@@ -188,7 +190,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case maxBodySize, models, grazieAgent
         case keepaliveInterval = "keepaliveIntervalMs"
         case shutdownTimeout = "shutdownTimeoutMs"
-        case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs
+        case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs, logFormat
     }
 
     public init(from decoder: any Decoder) throws {
@@ -215,6 +217,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         outboundProxy = try c.decodeIfPresent(String.self, forKey: .outboundProxy)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir)
         fetchImageURLs = try c.decodeIfPresent(Bool.self, forKey: .fetchImageURLs) ?? false
+        logFormat = try c.decodeIfPresent(LogFormat.self, forKey: .logFormat) ?? .text
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -240,7 +243,13 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encodeIfPresent(outboundProxy, forKey: .outboundProxy)
         try c.encodeIfPresent(stateDir, forKey: .stateDir)
         try c.encode(fetchImageURLs, forKey: .fetchImageURLs)
+        try c.encode(logFormat, forKey: .logFormat)
     }
+}
+
+/// How the worker writes its access log (`log_format`).
+public enum LogFormat: String, Codable, Sendable, CaseIterable {
+    case text, json
 }
 
 /// The built-in values of the `defaults:` section.
@@ -269,6 +278,7 @@ public enum SupervisorDefaults {
     public static let logMaxBytes = 10 << 20
     public static let logBackups = 3
     public static let stateDir = "state"
+    public static let eventHistory = 1000
 }
 
 /// `supervisor.restart`: crash back-off and restart intensity.
@@ -337,6 +347,10 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
     /// Where workers keep state that must survive a restart (rotated refresh tokens), one
     /// folder per tenant. Copied into every `TenantConfig.stateDir`.
     public var stateDir: String
+    /// `metrics_key`: when set, `GET /metrics` on `listen` needs it (`Authorization: Bearer`).
+    public var metricsKey: String?
+    /// `event_history`: how many events the supervisor keeps for `ctl events`.
+    public var eventHistory = SupervisorDefaults.eventHistory
 
     public init(
         listen: ListenAddress = SupervisorDefaults.listen,
@@ -380,7 +394,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         case heartbeatInterval = "heartbeatIntervalMs"
         case heartbeatTimeout = "heartbeatTimeoutMs"
         case shutdownTimeout = "shutdownTimeoutMs"
-        case workerBinary, logMaxBytes, logBackups, stateDir
+        case workerBinary, logMaxBytes, logBackups, stateDir, metricsKey, eventHistory
     }
 
     public init(from decoder: any Decoder) throws {
@@ -397,6 +411,8 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         logMaxBytes = try c.decode(Int.self, forKey: .logMaxBytes)
         logBackups = try c.decode(Int.self, forKey: .logBackups)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir) ?? SupervisorDefaults.stateDir
+        metricsKey = try c.decodeIfPresent(String.self, forKey: .metricsKey)
+        eventHistory = try c.decodeIfPresent(Int.self, forKey: .eventHistory) ?? SupervisorDefaults.eventHistory
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -413,6 +429,8 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         try c.encode(logMaxBytes, forKey: .logMaxBytes)
         try c.encode(logBackups, forKey: .logBackups)
         try c.encode(stateDir, forKey: .stateDir)
+        try c.encodeIfPresent(metricsKey, forKey: .metricsKey)
+        try c.encode(eventHistory, forKey: .eventHistory)
     }
 }
 

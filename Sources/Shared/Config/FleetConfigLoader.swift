@@ -41,13 +41,14 @@ enum FleetKeys {
     static let supervisor = [
         "listen", "control_socket", "run_dir", "log_dir", "restart", "heartbeat_interval",
         "heartbeat_timeout", "shutdown_timeout", "worker_binary", "log_max_bytes", "log_backups",
-        "state_dir",
+        "state_dir", "metrics_key", "event_history",
     ]
     static let restart = ["initial_backoff", "max_backoff", "max_restarts", "window"]
     static let tenantSettings = [
         "upstream", "api_version", "strategy", "health_check_interval", "max_attempts",
         "connect_timeout", "request_timeout", "max_body_size", "models", "grazie_agent",
         "keepalive_interval", "account_url", "outbound_proxy", "fetch_image_urls",
+        "log_format",
     ]
     static let tenant = ["listen", "api_keys", "api_keys_file", "tokens"] + tenantSettings
     static let token = [

@@ -54,7 +54,7 @@ struct SupervisorRunner {
         let logger = self.logger
         let health = HTTPServer(
             configuration: .init(target: .tcp(host: s.listen.host, port: s.listen.port), shutdownTimeout: .seconds(1)),
-            responder: healthRoutes(fleet), logger: logger
+            responder: healthRoutes(fleet, metricsKey: s.metricsKey), logger: logger
         )
         let control = HTTPServer(
             configuration: .init(
