@@ -196,3 +196,30 @@ import Testing
         #expect(!text.contains(#"tenant="a""#), "a removed tenant's series go")
     }
 }
+
+@Suite struct WorkerHealthWireTests {
+    @Test func theRequestTotalsTravelInTheHeartbeat() throws {
+        let json = #"{"healthy_tokens":1,"requests_total":10,"errors_total":2,"status":"ok","strategy":"round_robin","tenant":"a","tokens":[],"total_tokens":1}"#
+        let health = try JSONDecoder.control().decode(WorkerHealth.self, from: Data(json.utf8))
+        #expect(health.requestsTotal == 10)
+        #expect(health.errorsTotal == 2)
+    }
+}
+
+@Suite struct RateTimingTests {
+    @Test func ratesFromHeartbeatsEveryFewHundredMilliseconds() throws {
+        let config = Fixtures.config([Fixtures.tenant("alpha", port: 8081)], heartbeatInterval: .milliseconds(200), heartbeatTimeout: .seconds(2))
+        var fleet = FleetDriver(config)
+        fleet.startRunning(config)
+        var report = healthy("alpha")
+        for i in 1...10 {
+            fleet.advance(.milliseconds(200))
+            report.requestsTotal = i * 2
+            report.errorsTotal = 0
+            fleet.answerHeartbeats(of: "alpha", with: report)
+        }
+        let alpha = try #require(fleet.health().tenants["alpha"])
+        #expect(alpha.requestsPerSecond == 10)
+        #expect(alpha.errorRate == 0)
+    }
+}

@@ -123,6 +123,11 @@ def test_fleet_metrics_parse_and_follow_traffic(fleet: Fleet, simulator) -> None
     text = metrics(fleet)
     assert SECRET_MARK not in text and "jwtalpha1" not in text and "key-alpha" not in text
 
+    # The health document carries the rates the status page shows.
+    alpha = wait_until(lambda: (lambda t: t if t.get("requests_per_second") is not None else None)(fleet.health().json()["tenants"]["alpha"]),
+                       timeout=5, interval=0.1)
+    assert alpha["requests_per_second"] >= 0 and (alpha.get("error_rate") is None or 0 <= alpha["error_rate"] <= 1)
+
 
 def test_worker_serves_its_own_metrics_behind_a_key_and_on_its_control_socket(fleet: Fleet) -> None:
     url = fleet.tenant_url("alpha")

@@ -110,6 +110,8 @@ struct TenantHealth: Codable, Sendable, Equatable {
         try c.encode(tokens, forKey: .tokens)
         try c.encodeIfPresent(requestsInFlight, forKey: .requestsInFlight)
         try c.encodeIfPresent(detail, forKey: .detail)
+        try c.encodeIfPresent(requestsPerSecond, forKey: .requestsPerSecond)
+        try c.encodeIfPresent(errorRate, forKey: .errorRate)
     }
 }
 
