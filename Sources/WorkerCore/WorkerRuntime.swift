@@ -19,6 +19,7 @@ final class WorkerRuntime: Sendable {
     let licenses: LicenseManager
     let logger: Logger
     let startedAt = Date()
+    let metrics: WorkerMetrics
     private let current: Locked<Current>
     private let counters = Mutex(Counters())
     /// Clients replaced by a reload; shut down at exit (requests may still be using them).
@@ -46,6 +47,7 @@ final class WorkerRuntime: Sendable {
     init(source: ConfigSource, settings: TenantConfig, logger: Logger) {
         self.source = source
         self.logger = logger
+        metrics = WorkerMetrics(tenant: settings.name)
         let pool = TokenPool(tokens: settings.tokens, strategy: settings.strategy, logger: logger)
         self.pool = pool
         let current = Locked(Current(
@@ -104,7 +106,8 @@ final class WorkerRuntime: Sendable {
         let c = current.withLock { $0 }
         return ChatProxy(
             pool: pool, upstream: c.upstream, licenses: licenses,
-            maxAttempts: c.settings.maxAttempts, keepaliveInterval: c.settings.keepaliveInterval, logger: logger
+            maxAttempts: c.settings.maxAttempts, keepaliveInterval: c.settings.keepaliveInterval, logger: logger,
+            metrics: metrics
         )
     }
 
@@ -183,6 +186,25 @@ final class WorkerRuntime: Sendable {
             if chat { c.chatRequests += 1 }
             c.byStatus[String(status.code), default: 0] += 1
         }
+    }
+
+    /// The worker's metrics in the Prometheus text format.
+    func metricsText() -> String { metrics.exposition(tokens: pool.report()) }
+
+    /// An API request ended: its metrics and its access-log line.
+    func observed(_ observation: RequestObservation, status: HTTPResponseStatus, headers: HTTPHeaders) {
+        let end = ContinuousClock.now
+        let seen = observation.snapshot
+        let duration = end - observation.started
+        let firstByte = (seen.firstByte ?? end) - observation.started
+        let model = seen.model ?? ""
+        metrics.requestFinished(api: observation.api, model: model, status: status.code, duration: duration, firstByte: firstByte)
+        let s = settings
+        AccessLog(format: s.logFormat, tenant: s.name).emit(AccessLog.Entry(
+            time: Date(), api: observation.api.rawValue, model: model, status: status.code, duration: duration,
+            firstByte: firstByte, attempts: seen.attempts, token: seen.token,
+            key: ClientAuthenticator.presentedKey(headers).map(fingerprint)
+        ))
     }
 
     func health() -> WorkerHealth {

@@ -166,13 +166,14 @@ extension Array where Element == FleetAction {
     var records: [FleetRecord] { compactMap { if case .record(let r) = $0 { return r } else { return nil } } }
     var reloadReports: [ReloadReport] { compactMap { if case .reply(.reload(let r)) = $0 { return r } else { return nil } } }
     var commandReplies: [ControlReply] { compactMap { if case .reply(.command(let r)) = $0 { return r } else { return nil } } }
+    var history: [FleetHistoryEvent] { compactMap { if case .history(let e) = $0 { return e } else { return nil } } }
     var finished: Bool { contains(.finished) }
 
     /// Whether anything in the list touches a worker or a socket (records and replies do not).
     var hasEffects: Bool {
         contains {
             switch $0 {
-            case .record, .reply: return false
+            case .record, .reply, .history: return false
             default: return true
             }
         }

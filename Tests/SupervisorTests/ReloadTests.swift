@@ -130,7 +130,7 @@ import Testing
         let actions = fleet.send(.rejected(errors: errors))
         #expect(actions.reloadReports == [ReloadReport(ok: false, errors: errors)])
         #expect(actions.records.first?.message.contains("keeps running unchanged") == true)
-        #expect(actions.filter { if case .record = $0 { false } else if case .reply = $0 { false } else { true } }.isEmpty)
+        #expect(!actions.hasEffects)
         #expect(fleet.reconciler.slots == before)
     }
 

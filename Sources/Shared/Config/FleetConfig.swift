@@ -139,6 +139,8 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     public var maxConcurrentRequests: Int
     /// `replicas`, `resources`, `state_volume`: only `render kubernetes` reads them.
     public var deployment: TenantDeployment = TenantDeployment()
+    /// `log_format`: the worker's access log as `text` (key=value) or `json` lines.
+    public var logFormat: LogFormat = .text
 
     public init(
         name: String,
@@ -200,7 +202,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case keepaliveInterval = "keepaliveIntervalMs"
         case shutdownTimeout = "shutdownTimeoutMs"
         case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs, limits, maxConcurrentRequests
-        case deployment
+        case deployment, logFormat
     }
 
     public init(from decoder: any Decoder) throws {
@@ -231,6 +233,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         maxConcurrentRequests = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentRequests)
             ?? TenantDefaults.maxConcurrentRequests
         deployment = try c.decodeIfPresent(TenantDeployment.self, forKey: .deployment) ?? TenantDeployment()
+        logFormat = try c.decodeIfPresent(LogFormat.self, forKey: .logFormat) ?? .text
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -259,7 +262,13 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encode(limits, forKey: .limits)
         try c.encode(maxConcurrentRequests, forKey: .maxConcurrentRequests)
         try c.encode(deployment, forKey: .deployment)
+        try c.encode(logFormat, forKey: .logFormat)
     }
+}
+
+/// How the worker writes its access log (`log_format`).
+public enum LogFormat: String, Codable, Sendable, CaseIterable {
+    case text, json
 }
 
 /// The built-in values of the `defaults:` section.
@@ -292,6 +301,7 @@ public enum SupervisorDefaults {
     public static let logMaxBytes = 10 << 20
     public static let logBackups = 3
     public static let stateDir = "state"
+    public static let eventHistory = 1000
 }
 
 /// `supervisor.restart`: crash back-off and restart intensity.
@@ -362,6 +372,10 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
     public var stateDir: String
     /// What the `listen` port (health, metrics, status page) tolerates from a client.
     public var limits: ConnectionLimits
+    /// `metrics_key`: when set, `GET /metrics` on `listen` needs it (`Authorization: Bearer`).
+    public var metricsKey: String?
+    /// `event_history`: how many events the supervisor keeps for `ctl events`.
+    public var eventHistory = SupervisorDefaults.eventHistory
 
     public init(
         listen: ListenAddress = SupervisorDefaults.listen,
@@ -407,7 +421,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         case heartbeatInterval = "heartbeatIntervalMs"
         case heartbeatTimeout = "heartbeatTimeoutMs"
         case shutdownTimeout = "shutdownTimeoutMs"
-        case workerBinary, logMaxBytes, logBackups, stateDir, limits
+        case workerBinary, logMaxBytes, logBackups, stateDir, limits, metricsKey, eventHistory
     }
 
     public init(from decoder: any Decoder) throws {
@@ -425,6 +439,8 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         logBackups = try c.decode(Int.self, forKey: .logBackups)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir) ?? SupervisorDefaults.stateDir
         limits = try c.decodeIfPresent(ConnectionLimits.self, forKey: .limits) ?? .publicListener
+        metricsKey = try c.decodeIfPresent(String.self, forKey: .metricsKey)
+        eventHistory = try c.decodeIfPresent(Int.self, forKey: .eventHistory) ?? SupervisorDefaults.eventHistory
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -442,6 +458,8 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         try c.encode(logBackups, forKey: .logBackups)
         try c.encode(stateDir, forKey: .stateDir)
         try c.encode(limits, forKey: .limits)
+        try c.encodeIfPresent(metricsKey, forKey: .metricsKey)
+        try c.encode(eventHistory, forKey: .eventHistory)
     }
 }
 

@@ -86,7 +86,7 @@ enum FleetKeys {
     static let supervisor = [
         "listen", "control_socket", "run_dir", "log_dir", "restart", "heartbeat_interval",
         "heartbeat_timeout", "shutdown_timeout", "worker_binary", "log_max_bytes", "log_backups",
-        "state_dir",
+        "state_dir", "metrics_key", "event_history",
     ] + connectionLimits
     /// A listener's client limits: tenant settings and `supervisor` (for its own port).
     static let connectionLimits = ["header_timeout", "idle_timeout", "body_timeout", "max_connections", "max_header_size"]
@@ -95,6 +95,7 @@ enum FleetKeys {
         "upstream", "api_version", "strategy", "health_check_interval", "max_attempts",
         "connect_timeout", "request_timeout", "max_body_size", "models", "grazie_agent",
         "keepalive_interval", "account_url", "outbound_proxy", "fetch_image_urls", "max_concurrent_requests",
+        "log_format",
     ] + connectionLimits
     static let tenant = ["listen", "api_keys", "api_keys_file", "tokens"] + tenantSettings + deployment
     /// Tenant keys only `render kubernetes` reads.

@@ -63,6 +63,10 @@ extension FleetFileReader {
         if let v = f["log_max_bytes"].flatMap({ size($0) }) { settings.logMaxBytes = v }
         if let v = f["log_backups"].flatMap({ int($0, minimum: 0) }) { settings.logBackups = v }
         applyLimits(f, to: &settings.limits)
+        if let i = f["metrics_key"], let text = text(i) {
+            if text.value.isEmpty { error(i, "metrics_key is empty (leave it out for an open /metrics)") } else { settings.metricsKey = text.value }
+        }
+        if let v = f["event_history"].flatMap({ int($0, minimum: 1) }) { settings.eventHistory = v }
         return (settings, listenIsValid)
     }
 

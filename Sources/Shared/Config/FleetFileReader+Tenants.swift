@@ -22,6 +22,7 @@ extension FleetFileReader {
         if let v = f["fetch_image_urls"].flatMap({ bool($0) }) { s.fetchImageURLs = v }
         if let v = f["max_concurrent_requests"].flatMap({ int($0, minimum: 1) }) { s.maxConcurrentRequests = v }
         applyLimits(f, to: &s.limits)
+        if let v = f["log_format"].flatMap({ choice($0, LogFormat.self, what: "log_format") }) { s.logFormat = v }
         if let i = f["outbound_proxy"], let text = text(i) {
             // Empty: no proxy (a tenant's way to override one in `defaults`).
             if text.value.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -240,6 +241,7 @@ extension FleetFileReader {
             outboundProxy: settings.outboundProxy, stateDir: stateDir, fetchImageURLs: settings.fetchImageURLs,
             limits: settings.limits, maxConcurrentRequests: settings.maxConcurrentRequests)
         tenant.deployment = deployment
+        tenant.logFormat = settings.logFormat
         return (tenant, listenAddress)
     }
 

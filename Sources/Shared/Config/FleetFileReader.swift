@@ -24,6 +24,7 @@ struct FleetTenantSettings {
     var fetchImageURLs = false
     var limits = ConnectionLimits.publicListener
     var maxConcurrentRequests = TenantDefaults.maxConcurrentRequests
+    var logFormat = LogFormat.text
 }
 
 /// A node of the file with its key path and position.

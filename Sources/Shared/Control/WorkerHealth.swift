@@ -43,6 +43,13 @@ public struct QuotaReport: Codable, Sendable, Equatable {
     }
 
     public var isEmpty: Bool { self == QuotaReport() }
+
+    /// Quota left: `available` when the upstream gave it, else maximum − current.
+    public var remaining: Double? {
+        if let available = available.flatMap(Double.init) { return available }
+        guard let maximum = maximum.flatMap(Double.init), let current = current.flatMap(Double.init) else { return nil }
+        return max(0, maximum - current)
+    }
 }
 
 /// One row of a worker's token report (`GET /health`, `GET /stats`).
@@ -114,6 +121,10 @@ public struct WorkerHealth: Codable, Sendable, Equatable {
     public var requestsInFlight: Int?
     public var listen: String?
     public var draining: Bool?
+    /// API requests answered since the worker started, and those answered with a 5xx status
+    /// (the supervisor derives requests per second and the error rate from them).
+    public var requestsTotal: Int?
+    public var errorsTotal: Int?
 
     public init(
         status: String, healthyTokens: Int, totalTokens: Int, strategy: String, tenant: String, tokens: [TokenReport],
@@ -150,5 +161,7 @@ public struct WorkerHealth: Codable, Sendable, Equatable {
         case totalTokens = "total_tokens"
         case uptimeS = "uptime_s"
         case requestsInFlight = "requests_in_flight"
+        case requestsTotal = "requests_total"
+        case errorsTotal = "errors_total"
     }
 }

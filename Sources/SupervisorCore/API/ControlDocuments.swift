@@ -16,9 +16,11 @@ struct FleetHealth: Codable, Sendable, Equatable {
     var healthyTenants: Int
     var totalTenants: Int
     var tenants: [String: TenantHealth]
+    /// The supervisor's most recent events, oldest first (the status page shows them).
+    var events: [HistoryEntry]?
 
     enum CodingKeys: String, CodingKey {
-        case status, tenants
+        case status, tenants, events
         case healthyTenants = "healthy_tenants"
         case totalTenants = "total_tenants"
     }
@@ -49,6 +51,16 @@ struct TokenBrief: Codable, Sendable, Equatable {
     var name: String
     var fingerprint: String
     var state: TokenState
+    /// Until when it cools down or is exhausted.
+    var until: Date?
+    var quotaRemaining: Double?
+    var inFlight: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case name, fingerprint, state, until
+        case quotaRemaining = "quota_remaining"
+        case inFlight = "in_flight"
+    }
 }
 
 /// One tenant in the unified health document.
@@ -68,9 +80,14 @@ struct TenantHealth: Codable, Sendable, Equatable {
     var requestsInFlight: Int?
     /// Why the tenant is fatal or backing off, for people.
     var detail: String?
+    /// API requests per second and the share answered with a 5xx, over the last 10 s.
+    var requestsPerSecond: Double?
+    var errorRate: Double?
 
     enum CodingKeys: String, CodingKey {
         case state, pid, restarts, listen, status, strategy, tokens, detail
+        case requestsPerSecond = "requests_per_second"
+        case errorRate = "error_rate"
         case uptimeS = "uptime_s"
         case lastExit = "last_exit"
         case healthyTokens = "healthy_tokens"
@@ -93,6 +110,8 @@ struct TenantHealth: Codable, Sendable, Equatable {
         try c.encode(tokens, forKey: .tokens)
         try c.encodeIfPresent(requestsInFlight, forKey: .requestsInFlight)
         try c.encodeIfPresent(detail, forKey: .detail)
+        try c.encodeIfPresent(requestsPerSecond, forKey: .requestsPerSecond)
+        try c.encodeIfPresent(errorRate, forKey: .errorRate)
     }
 }
 

@@ -24,6 +24,8 @@ enum FleetAction: Sendable, Equatable {
     case closeLog(tenant: String)
     /// A line for the supervisor's log (and the tenant's, when it names one).
     case record(FleetRecord)
+    /// An entry for the event history (`ctl events`).
+    case history(FleetHistoryEvent)
     /// The answer to a `.command`, `.desired` or `.rejected`.
     case reply(FleetReply)
     /// Shut down and every worker gone: the runtime may stop.

@@ -37,13 +37,37 @@ extension FleetReconciler {
                 healthyTokens: fresh ? (report?.healthyTokens ?? 0) : 0,
                 totalTokens: report?.totalTokens ?? slot.desired.tokens.count,
                 strategy: slot.desired.strategy.rawValue,
-                tokens: report?.tokens.map { TokenBrief(name: $0.name, fingerprint: $0.fingerprint, state: $0.state) }
+                tokens: report?.tokens.map {
+                    TokenBrief(
+                        name: $0.name, fingerprint: $0.fingerprint, state: $0.state, until: $0.until,
+                        quotaRemaining: $0.quota?.remaining, inFlight: $0.inFlight
+                    )
+                }
                     ?? slot.desired.tokens.map { TokenBrief(name: $0.name, fingerprint: Self.fingerprint(of: $0.source), state: .unknown) },
                 requestsInFlight: fresh ? report?.requestsInFlight : nil,
-                detail: slot.detail ?? slot.backoffUntil.map { "restarting in \(Self.seconds(max(.zero, $0 - now), digits: 1))s" }
+                detail: slot.detail ?? slot.backoffUntil.map { "restarting in \(Self.seconds(max(.zero, $0 - now), digits: 1))s" },
+                requestsPerSecond: fresh ? slot.rate.perSecond(now: now).map { ($0 * 100).rounded() / 100 } : nil,
+                errorRate: fresh ? slot.rate.errorRate.map { ($0 * 1000).rounded() / 1000 } : nil
             )
         }
         return result
+    }
+
+    /// Each tenant's state for the metrics, with the worker whose metrics stand for it: the
+    /// serving one, when it answered its last heartbeat (a hung or stopped one does not).
+    func metricsViews(now: ContinuousClock.Instant) -> [(view: FleetMetrics.TenantView, worker: WorkerID?)] {
+        order.compactMap { name in
+            guard let slot = slots[name] else { return nil }
+            var serving: WorkerID?
+            if let current = slot.current, current.answeredAt != nil, current.missedHeartbeats == 0,
+               current.killReason == nil, let last = current.lastHeartbeat, now - last <= settings.heartbeatTimeout {
+                serving = current.id
+            }
+            let view = FleetMetrics.TenantView(
+                name: name, state: slot.state(shuttingDown: isShuttingDown), restarts: slot.restarts, up: serving != nil
+            )
+            return (view, serving)
+        }
     }
 
     static func fingerprint(of source: TokenSource) -> String {

@@ -37,6 +37,9 @@ extension FleetReconciler {
 
     mutating func reject(_ errors: [String]) {
         record(.error, nil, "reload rejected, the fleet keeps running unchanged:\n" + errors.joined(separator: "\n"))
+        var details: [String: String] = [:]
+        for (i, error) in errors.enumerated() { details["error\(i + 1)"] = error }
+        history(.reloadRejected, nil, "reload rejected: " + errors.joined(separator: "; "), details)
         emit(.reply(.reload(ReloadReport(ok: false, errors: errors))))
     }
 
@@ -102,6 +105,7 @@ extension FleetReconciler {
         }
         let summary = actions.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.rawValue)" }.joined(separator: ", ")
         record(.info, nil, "loaded \(config.path): \(summary)")
+        history(.reloadApplied, nil, "loaded \(config.path): \(summary)", actions.mapValues(\.rawValue))
         emit(.reply(.reload(ReloadReport(ok: true, actions: actions))))
     }
 

@@ -5,10 +5,16 @@ extension FleetReconciler {
     mutating func spawned(_ id: WorkerID, pid: Int32) {
         updateWorker(id) { $0.pid = pid }
         record(.info, id.tenant, "started worker pid \(pid) (generation \(id.generation))")
+        history(.started, id.tenant, "started worker pid \(pid) (generation \(id.generation))", [
+            "pid": String(pid), "generation": String(id.generation),
+        ])
     }
 
     mutating func spawnFailed(_ id: WorkerID, reason: String, now: ContinuousClock.Instant) {
         guard var slot = slots[id.tenant] else { return }
+        if slot.current?.id == id || slot.pending?.id == id {
+            history(.startFailed, id.tenant, "cannot start worker: \(reason)", ["generation": String(id.generation), "reason": reason])
+        }
         if slot.current?.id == id {
             slot.current = nil
             record(.error, id.tenant, "cannot start worker: \(reason)")
@@ -25,6 +31,7 @@ extension FleetReconciler {
     mutating func exited(_ id: WorkerID, _ exit: WorkerExit, now: ContinuousClock.Instant) {
         guard var slot = slots[id.tenant] else { return }
         defer { slots[id.tenant] = slot }
+        if let worker = slot.workers.first(where: { $0.id == id }) { exitHistory(worker, exit, slot: slot) }
         if let i = slot.retiring.firstIndex(where: { $0.id == id }) {
             let gone = slot.retiring.remove(at: i)
             record(.info, id.tenant, "replaced worker pid \(gone.pidText) exited (\(exit))")
@@ -62,11 +69,26 @@ extension FleetReconciler {
         }
     }
 
+    /// The `exited` history entry: how it ended, and whether that was wanted.
+    private mutating func exitHistory(_ worker: Worker, _ exit: WorkerExit, slot: Slot) {
+        var details = ["pid": worker.pidText, "generation": String(worker.id.generation)]
+        switch exit {
+        case .code(let code): details["code"] = String(code)
+        case .signal(let name): details["signal"] = name
+        }
+        let expected = worker.drainRequestedAt != nil || slot.retiring.contains { $0.id == worker.id }
+            || !slot.isActive(shuttingDown: isShuttingDown)
+        details["expected"] = expected ? "true" : "false"
+        let how = expected ? "exited" : (worker.id == slot.pending?.id ? "replacement failed" : "crashed")
+        history(.exited, worker.id.tenant, "worker pid \(worker.pidText) \(how) (\(exit))", details)
+    }
+
     mutating func heartbeat(_ id: WorkerID, _ report: WorkerHealth, now: ContinuousClock.Instant) {
         guard var slot = slots[id.tenant] else { return }
         func answered(_ w: inout Worker) -> Bool {
             w.probeInFlight = false
             w.unansweredSince = nil
+            w.missedHeartbeats = 0
             w.lastHeartbeat = now
             w.report = report
             guard w.answeredAt == nil else { return false }
@@ -74,7 +96,14 @@ extension FleetReconciler {
             return true
         }
         if var current = slot.current, current.id == id {
-            if answered(&current) { record(.info, id.tenant, "worker pid \(current.pidText) is running") }
+            if answered(&current) {
+                record(.info, id.tenant, "worker pid \(current.pidText) is running")
+                history(.running, id.tenant, "worker pid \(current.pidText) is running", [
+                    "pid": current.pidText, "generation": String(current.id.generation),
+                ])
+            }
+            tokenHistory(id.tenant, from: slot.lastHealth?.report, to: report)
+            slot.rate.add(now: now, requests: report.requestsTotal, errors: report.errorsTotal)
             slot.current = current
             slot.lastHealth = LastHealth(report: report, settings: current.settings)
         } else if var pending = slot.pending, pending.id == id {
@@ -82,6 +111,19 @@ extension FleetReconciler {
             slot.pending = pending
         }
         slots[id.tenant] = slot
+    }
+
+    /// A JWT whose state differs from the last report (of this worker or the one before it).
+    private mutating func tokenHistory(_ tenant: String, from old: WorkerHealth?, to new: WorkerHealth) {
+        let before = Dictionary((old?.tokens ?? []).map { ($0.name, $0.state) }, uniquingKeysWith: { a, _ in a })
+        for token in new.tokens {
+            let was = before[token.name]
+            // The first report of a tenant: only what is not healthy is news.
+            guard was != token.state, was != nil || token.state != .healthy else { continue }
+            history(.tokenState, tenant, "JWT \(token.name): \((was ?? .unknown).rawValue) → \(token.state.rawValue)", [
+                "token": token.name, "from": (was ?? .unknown).rawValue, "to": token.state.rawValue,
+            ])
+        }
     }
 
     /// The serving worker died: restart after a back-off, or give up (FATAL).
@@ -96,10 +138,12 @@ extension FleetReconciler {
                 + "Fix the cause, then `ctl start \(slot.name)` or reload."
             slot.detail = detail
             record(.critical, slot.name, "FATAL: \(detail)")
+            history(.fatal, slot.name, "FATAL: \(detail)", ["crashes": String(crashes)])
         case .restart(let delay):
             guard slot.isActive(shuttingDown: isShuttingDown) else { return }
             slot.backoffUntil = now + delay
             record(.warning, slot.name, "restarting in \(Self.seconds(delay, digits: 2))s")
+            history(.backoff, slot.name, "restarting in \(Self.seconds(delay, digits: 2))s", ["delay_s": Self.seconds(delay, digits: 3)])
         }
     }
 

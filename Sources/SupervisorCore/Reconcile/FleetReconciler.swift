@@ -78,7 +78,11 @@ struct FleetReconciler: Sendable {
         case .spawnFailed(let id, let reason): spawnFailed(id, reason: reason, now: now)
         case .exited(let id, let exit): exited(id, exit, now: now)
         case .heartbeat(let id, let report): heartbeat(id, report, now: now)
-        case .heartbeatMissed(let id): updateWorker(id) { $0.probeInFlight = false }
+        case .heartbeatMissed(let id):
+            updateWorker(id) {
+                $0.probeInFlight = false
+                $0.missedHeartbeats += 1
+            }
         case .paused(let id): updateWorker(id) { if $0.pause == .requested { $0.pause = .paused } }
         case .drainRefused(let id): if worker(id) != nil { emit(.terminate(id)) }
         case .command(let command, let tenant): emit(.reply(.command(run(command, tenant: tenant))))
@@ -97,6 +101,12 @@ struct FleetReconciler: Sendable {
 
     mutating func record(_ level: Logger.Level, _ tenant: String?, _ message: String) {
         emit(.record(FleetRecord(level: level, tenant: tenant, message: message)))
+    }
+
+    mutating func history(
+        _ kind: FleetHistoryEvent.Kind, _ tenant: String?, _ message: String, _ details: [String: String] = [:]
+    ) {
+        emit(.history(FleetHistoryEvent(kind: kind, tenant: tenant, message: message, details: details)))
     }
 
     mutating func newListenerID() -> ListenerID {
@@ -203,6 +213,9 @@ struct FleetReconciler: Sendable {
             slot.retiring.append(old)
         }
         record(.info, slot.name, "replacement pid \(pending.pidText) took over")
+        history(.replaced, slot.name, "worker pid \(slot.current?.pidText ?? "-") replaced by pid \(pending.pidText)", [
+            "pid": pending.pidText, "old_pid": slot.current?.pidText ?? "-", "generation": String(pending.id.generation),
+        ])
         slot.current = pending
         slot.pending = nil
     }
@@ -215,6 +228,9 @@ struct FleetReconciler: Sendable {
             } else if current.answeredAt != nil, current.drainRequestedAt == nil,
                       let since = current.unansweredSince, now - since > settings.heartbeatTimeout {
                 kill(&current, reason: "hung: no heartbeat for \(formatDuration(settings.heartbeatTimeout))")
+                history(.hung, slot.name, "worker pid \(current.pidText) hung: no heartbeat for \(formatDuration(settings.heartbeatTimeout)); killing it", [
+                    "pid": current.pidText, "generation": String(current.id.generation),
+                ])
             } else {
                 killIfDrainOverran(&current, now: now)
             }
@@ -301,6 +317,11 @@ struct FleetReconciler: Sendable {
         worker.killReason = reason
         emit(.kill(worker.id))
         record(.error, worker.id.tenant, "killing worker pid \(worker.pidText): \(reason)")
+        if !reason.hasPrefix("hung") {
+            history(.killed, worker.id.tenant, "killing worker pid \(worker.pidText): \(reason)", [
+                "pid": worker.pidText, "generation": String(worker.id.generation), "reason": reason,
+            ])
+        }
     }
 
     func worker(_ id: WorkerID) -> Worker? {

@@ -9,7 +9,7 @@ import Shared
 ///
 /// The state is never stored: `Slot.state` derives it from the facts (is a worker there, has it
 /// answered, is it wanted, did it crash too often), so it cannot disagree with them.
-enum SlotState: String, Codable, Sendable {
+enum SlotState: String, Codable, Sendable, CaseIterable {
     case starting, running, backoff, stopping, stopped, fatal
 }
 
@@ -31,6 +31,8 @@ struct Worker: Sendable, Equatable {
     /// When the oldest probe it has not answered went out (nil once it answers): the worker is
     /// hung when this is older than `heartbeat_timeout` — never merely because no probe was sent.
     var unansweredSince: ContinuousClock.Instant?
+    /// Heartbeats missed since the last one answered.
+    var missedHeartbeats = 0
     var report: WorkerHealth?
     var pause = Pause.accepting
     var drainRequestedAt: ContinuousClock.Instant?
@@ -75,6 +77,8 @@ struct Slot: Sendable, Equatable {
     /// ran with, so JWT states carry over to the next worker.
     var lastHealth: LastHealth?
     var detail: String?
+    /// Requests and errors over the last heartbeats, for the status page's rates.
+    var rate = RequestRate()
 
     init(name: String, desired: TenantConfig, listener: ListenerID, bound: ListenAddress) {
         self.name = name

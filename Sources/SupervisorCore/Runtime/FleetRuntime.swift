@@ -36,6 +36,13 @@ actor FleetRuntime {
     private var initialConfig: FleetConfig?
     /// The reload being read, if any: reloads run one after the other, in the order asked.
     private var reloading: Task<ReloadReport, Never>?
+    private var history: EventHistory
+    private var metrics = FleetMetrics()
+    /// Each worker's metrics text, fetched with its last heartbeat.
+    private var workerMetrics: [WorkerID: String] = [:]
+    /// `ctl events --follow` streams.
+    private var followers: [Int: (tenant: String?, continuation: AsyncStream<HistoryEntry>.Continuation)] = [:]
+    private var followerIDs = 0
 
     /// A started worker process and what the runtime holds for it.
     private struct WorkerProcess {
@@ -56,6 +63,7 @@ actor FleetRuntime {
         self.control = control
         self.logger = logger
         initialConfig = config
+        history = EventHistory(capacity: config.supervisor.eventHistory)
         (jobs, jobQueue) = AsyncStream<Job>.makeStream()
     }
 
@@ -97,8 +105,11 @@ actor FleetRuntime {
         case .probe(let id, let timeout):
             guard let socket = processes[id]?.controlSocket else { return .heartbeatMissed(id) }
             launch { [control] in
+                // The metrics come with the heartbeat, so a scrape of the supervisor never waits on a worker.
+                async let text = try? control.workerMetrics(socket: socket, timeout: timeout)
                 let health = try? await control.workerHealth(socket: socket, timeout: timeout)
-                await self.submit(health.map { .heartbeat(id, $0) } ?? .heartbeatMissed(id))
+                let metrics = await text
+                await self.heard(id, health: health, metrics: metrics)
             }
         case .pause(let id):
             guard let socket = processes[id]?.controlSocket else { return .paused(id) }
@@ -137,12 +148,29 @@ actor FleetRuntime {
             } else {
                 logger.log(level: record.level, "\(record.message)")
             }
+        case .history(let event):
+            remember(event)
         case .reply:
             break
         case .finished:
             isFinished = true
+            for follower in followers.values { follower.continuation.finish() }
+            followers = [:]
         }
         return nil
+    }
+
+    private func heard(_ id: WorkerID, health: WorkerHealth?, metrics: String?) {
+        workerMetrics[id] = health != nil && processes[id] != nil ? metrics : nil
+        submit(health.map { .heartbeat(id, $0) } ?? .heartbeatMissed(id))
+    }
+
+    private func remember(_ event: FleetHistoryEvent) {
+        let entry = history.append(event, at: Date())
+        metrics.record(event)
+        for (key, follower) in followers where EventHistory.matches(entry, tenant: follower.tenant) {
+            if case .terminated = follower.continuation.yield(entry) { followers.removeValue(forKey: key) }
+        }
     }
 
     private func bind(_ requests: [ListenRequest]) -> FleetEvent {
@@ -230,6 +258,7 @@ actor FleetRuntime {
             guard let id = workerIDs.removeValue(forKey: pid), let process = processes.removeValue(forKey: id) else { continue }
             close(process.stdinFD)
             UnixSocketFile.removeIfSocket(process.controlSocket)
+            workerMetrics.removeValue(forKey: id)
             submit(.exited(id, exit))
         }
         submit(.tick)
@@ -237,6 +266,8 @@ actor FleetRuntime {
 
     /// Closes whatever is still open (after a cancelled run; a finished one closed it already).
     func closeEverything() {
+        for follower in followers.values { follower.continuation.finish() }
+        followers = [:]
         for listener in listeners.values { listener.closeSocket() }
         listeners = [:]
         for process in processes.values {
@@ -249,8 +280,40 @@ actor FleetRuntime {
 
     // MARK: - Queries and commands
 
+    /// How many recent events `/health` carries (for the status page).
+    static let healthEvents = 25
+
     func health() -> FleetHealth {
-        reconciler.health(now: clock.now, wallNow: Date())
+        var health = reconciler.health(now: clock.now, wallNow: Date())
+        health.events = history.last(Self.healthEvents)
+        return health
+    }
+
+    /// The whole fleet's metrics: ours, and every answering worker's with its tenant label.
+    func metricsText() -> String {
+        let views = reconciler.metricsViews(now: clock.now)
+        let own = metrics.exposition(views.map(\.view))
+        let workers = views.compactMap { v in v.worker.flatMap { workerMetrics[$0] }.map { (tenant: v.view.name, text: $0) } }
+        return Exposition.merge(own: own, workers: workers)
+    }
+
+    /// The last `limit` events (of one tenant, when given).
+    func events(_ limit: Int, tenant: String?) -> [HistoryEntry] {
+        history.last(limit, tenant: tenant)
+    }
+
+    /// The last `limit` events, then each new one as it happens, until the consumer stops
+    /// reading or the supervisor finishes.
+    func follow(_ limit: Int, tenant: String?) -> AsyncStream<HistoryEntry> {
+        let (stream, continuation) = AsyncStream<HistoryEntry>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        for entry in history.last(limit, tenant: tenant) { continuation.yield(entry) }
+        if isFinished {
+            continuation.finish()
+        } else {
+            followerIDs += 1
+            followers[followerIDs] = (tenant, continuation)
+        }
+        return stream
     }
 
     func status() -> FleetStatus {

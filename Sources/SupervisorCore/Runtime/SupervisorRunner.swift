@@ -68,7 +68,7 @@ struct SupervisorRunner {
         let ready = ReadyGate(count: 2)
         let health = HTTPServer(
             configuration: .init(target: .tcp(host: s.listen.host, port: s.listen.port), shutdownTimeout: .seconds(1), limits: s.limits),
-            responder: healthRoutes(fleet), logger: logger
+            responder: healthRoutes(fleet, metricsKey: s.metricsKey), logger: logger
         )
         let control = HTTPServer(
             configuration: .init(

@@ -36,6 +36,13 @@ struct UnixHTTPClient: Sendable {
         return try JSONDecoder.control().decode(WorkerHealth.self, from: Data(response.body.readableBytesView))
     }
 
+    /// The worker's metrics, Prometheus text format.
+    func workerMetrics(socket: String, timeout: Duration) async throws -> String {
+        let response = try await send(.GET, socket: socket, path: "/metrics", timeout: timeout)
+        guard response.status == 200 else { throw Refused() }
+        return String(buffer: response.body)
+    }
+
     func drain(socket: String, timeout: Duration) async throws {
         let response = try await send(.POST, socket: socket, path: "/drain", timeout: timeout)
         guard response.status < 300 else { throw Refused() }

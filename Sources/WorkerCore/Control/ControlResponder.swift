@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Shared
 
@@ -26,7 +27,11 @@ struct ControlResponder: HTTPResponder {
             health.requestsInFlight = inFlight()
             health.listen = listen()
             health.draining = isDraining()
+            (health.requestsTotal, health.errorsTotal) = runtime.metrics.totals
             try await writer.respond(status: .ok, json: Self.json(health))
+        }
+        router.on(.GET, "/metrics") { _, writer in
+            try await writer.respond(status: .ok, headers: WorkerMetrics.contentType, body: ByteBuffer(string: runtime.metricsText()))
         }
         router.on(.GET, "/stats") { _, writer in
             try await writer.respond(status: .ok, json: Self.json(runtime.stats()))

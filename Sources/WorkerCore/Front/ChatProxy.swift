@@ -15,6 +15,7 @@ struct ChatProxy: Sendable {
     var maxAttempts: Int
     var keepaliveInterval: Duration
     var logger: Logger
+    var metrics: WorkerMetrics?
 
     struct Plan: Sendable {
         var body: ByteBuffer
@@ -65,6 +66,12 @@ struct ChatProxy: Sendable {
         }
     }
 
+    /// Gives the lease back and counts the attempt's outcome.
+    private func complete(_ lease: Lease, outcome: TokenOutcome, error: String? = nil) {
+        pool.complete(lease, outcome: outcome, error: error)
+        metrics?.attempted(token: lease.name, outcome: outcome.metricLabel)
+    }
+
     private func respond(_ error: APIError, plan: Plan, writer: ResponseWriter) async throws {
         let answer = plan.encoder.response(for: error)
         try await writer.respond(status: answer.status, json: answer.json, headers: answer.headers)
@@ -80,16 +87,18 @@ struct ChatProxy: Sendable {
             guard let lease = pool.lease(excluding: tried, session: plan.session) else { break }
             attempts += 1
             tried.insert(lease.jwt)
+            RequestObservation.current?.attempt(token: lease.name)
+            if lastFailure != nil { metrics?.failedOver() }
             let result = await attempt(plan, lease: lease, writer: writer, sink: sink)
             switch result {
             case .answered:
                 return nil
             case .failed(let failure):
                 if Task.isCancelled || failure.clientGone {
-                    pool.complete(lease, outcome: .cancelled)
+                    complete(lease, outcome: .cancelled)
                     throw CancellationError()
                 }
-                pool.complete(lease, outcome: failure.outcome, error: failure.message)
+                complete(lease, outcome: failure.outcome, error: failure.message)
                 logger.warning(
                     "upstream attempt failed",
                     metadata: ["token": "\(lease.name)", "attempt": "\(attempts)", "error": "\(failure.message)"]
@@ -133,12 +142,13 @@ struct ChatProxy: Sendable {
             }
             if let sink {
                 _ = try await streamAnswer(response, plan: plan, encoder: &encoder, sink: sink)
-                pool.complete(lease, outcome: .success)
+                complete(lease, outcome: .success)
             } else {
                 let builder = try await collectAnswer(response, plan: plan)
                 // The upstream part is done: a client that leaves now says nothing about the JWT.
-                pool.complete(lease, outcome: .success)
+                complete(lease, outcome: .success)
                 let json = try plan.encoder.whole(builder)
+                RequestObservation.current?.firstByte()
                 do {
                     try await writer.respond(status: .ok, json: json)
                 } catch {
@@ -170,7 +180,7 @@ struct ChatProxy: Sendable {
     /// A failure after the client got part of the answer: no failover is possible, so the
     /// stream ends with the front's error event and terminator (never a hang).
     private func endStreamWithError(_ sink: SSESink, _ message: String, encoder: any AnswerEncoder, lease: Lease, outcome: TokenOutcome) async {
-        pool.complete(lease, outcome: Task.isCancelled ? .cancelled : outcome, error: message)
+        complete(lease, outcome: Task.isCancelled ? .cancelled : outcome, error: message)
         logger.warning("upstream failed mid-stream", metadata: ["token": "\(lease.name)", "error": "\(message)"])
         let error = APIError(status: .badGateway, message: "Upstream failed mid-stream: \(message)", type: "upstream_error", code: "upstream_error")
         try? await sink.finish(encoder.failure(error, started: true))
@@ -229,6 +239,7 @@ struct ChatProxy: Sendable {
                 let event = try decode(payload, skipped: &skipped)
                 let deltas = builder.apply(event)
                 if !deltas.isEmpty || builder.ended, await !sink.answerStarted {
+                    RequestObservation.current?.firstByte()
                     try await sink.startAnswer(encoder.opening())
                 }
                 if !deltas.isEmpty { try await sink.send(encoder.frames(for: deltas)) }

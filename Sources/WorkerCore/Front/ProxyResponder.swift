@@ -64,6 +64,10 @@ struct ProxyResponder: HTTPResponder {
             try endpoints.authorize(routed.request)
             try await writer.respond(status: .ok, json: endpoints.encode(runtime.stats()))
         }
+        router.on(.GET, "/metrics") { routed, writer in
+            try endpoints.authorize(routed.request)
+            try await writer.respond(status: .ok, headers: WorkerMetrics.contentType, body: ByteBuffer(string: runtime.metricsText()))
+        }
         router.on(.GET, "/config") { routed, writer in
             try endpoints.authorize(routed.request)
             try await writer.respond(status: .ok, json: runtime.configSummary().jsonText)
@@ -76,9 +80,20 @@ struct ProxyResponder: HTTPResponder {
     }
 
     func respond(to request: ServerRequest, writer: ResponseWriter) async throws {
-        let segments = request.path.split(separator: "/")
-        let isChat = segments == ["v1", "chat", "completions"] || segments == ["v1", "messages"] || segments == ["v1", "responses"]
+        let path = request.path
+        let isChat = path == "/v1/chat/completions" || path == "/v1/messages" || path == "/v1/responses"
         defer { runtime.count(status: writer.status, chat: isChat) }
+        guard let api = APIKind(method: request.method, path: path) else { return try await route(request, writer: writer) }
+        // An API request: counted, timed and access-logged once it ends, however it ends.
+        let observation = RequestObservation(api: api, started: .now)
+        runtime.metrics.requestStarted()
+        defer { runtime.observed(observation, status: writer.status, headers: request.headers) }
+        try await RequestObservation.$current.withValue(observation) {
+            try await route(request, writer: writer)
+        }
+    }
+
+    private func route(_ request: ServerRequest, writer: ResponseWriter) async throws {
         do {
             try await router.respond(to: request, writer: writer)
         } catch let error as APIError {
@@ -191,6 +206,7 @@ struct ProxyEndpoints: Sendable {
         modelNotFound: HTTPResponseStatus, translationError: (TranslationError) -> APIError
     ) throws -> ChatProxy.Plan {
         let profile = try resolve(body.model, status: modelNotFound)
+        RequestObservation.current?.model(body.model)
         let settings = runtime.settings
         let translation: Translation
         do {
