@@ -26,6 +26,12 @@ struct WorkerMain {
         return 3
     }
 
+    /// A supervised start that waits for `POST /resume` before accepting.
+    var startPaused: Bool {
+        if case .supervised(let start) = source { return start.startPaused }
+        return false
+    }
+
     func run() async throws {
         let runtime = WorkerRuntime(source: source, settings: settings, logger: logger)
         if case .supervised(let start) = source, !start.tokenStates.isEmpty {
@@ -51,15 +57,19 @@ struct WorkerMain {
             responder: ProxyResponder(runtime: runtime),
             logger: logger
         )
+        // Started paused (the supervisor answers the listener meanwhile): the public server
+        // takes no connection before the control socket's `POST /resume`.
+        let gate = StartGate(open: !startPaused)
         let group = Mutex<ServiceGroup?>(nil)
         let triggerShutdown: @Sendable () -> Void = {
+            gate.open()
             server.beginShutdown()
             if let g = group.withLock({ $0 }) {
                 Task { await g.triggerGracefulShutdown() }
             }
         }
         let logger = self.logger
-        let publicServer = ServerService(server: server) { address in
+        let publicServer = ServerService(server: server, gate: gate) { address in
             let shown = address.map { Self.describe($0) } ?? target.description
             logger.info("Server starting on \(shown)")
         }
@@ -79,7 +89,10 @@ struct WorkerMain {
                     isDraining: { server.isDraining },
                     drain: triggerShutdown,
                     pause: { await server.pauseAccepting() },
-                    resume: { await server.resumeAccepting() },
+                    resume: {
+                        gate.open()
+                        await server.resumeAccepting()
+                    },
                     listen: { server.localAddress.map { Self.describe($0) } ?? target.description }
                 ),
                 logger: logger
@@ -120,12 +133,55 @@ struct WorkerMain {
     }
 }
 
-/// An `HTTPServer` as a service, reporting its bound address once.
+/// An `HTTPServer` as a service, reporting its bound address once. With a `gate`, it starts
+/// serving once the gate opens (or the group shuts down).
 struct ServerService: Service {
     let server: HTTPServer
+    var gate: StartGate?
     let onBound: @Sendable (SocketAddress?) -> Void
 
+    init(server: HTTPServer, gate: StartGate? = nil, onBound: @escaping @Sendable (SocketAddress?) -> Void) {
+        self.server = server
+        self.gate = gate
+        self.onBound = onBound
+    }
+
     func run() async throws {
+        if let gate {
+            await withGracefulShutdownHandler {
+                await gate.wait()
+            } onGracefulShutdown: {
+                gate.open()
+            }
+        }
         try await server.run(onBound: onBound)
+    }
+}
+
+/// Opens once; `wait()` returns when it is open.
+final class StartGate: Sendable {
+    private let state: Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>
+
+    init(open: Bool) {
+        state = Mutex((open, []))
+    }
+
+    func open() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let isOpen = state.withLock { s -> Bool in
+                if !s.open { s.waiters.append(continuation) }
+                return s.open
+            }
+            if isOpen { continuation.resume() }
+        }
     }
 }

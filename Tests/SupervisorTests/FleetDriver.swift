@@ -97,6 +97,15 @@ struct FleetDriver {
         return all
     }
 
+    /// Crashes `tenant`'s worker twice: the first crash after a healthy run restarts at once,
+    /// the restarted worker crashes before it answers, so the slot backs off.
+    @discardableResult
+    mutating func crashIntoBackoff(_ tenant: String, _ exit: WorkerExit = .code(1)) throws -> [FleetAction] {
+        var all = send(.exited(try #require(current(tenant)?.id), exit))
+        all += send(.exited(try #require(current(tenant)?.id), exit))
+        return all
+    }
+
     /// Starts the fleet and brings every tenant to running.
     @discardableResult
     mutating func startRunning(_ config: FleetConfig) -> [FleetAction] {

@@ -132,6 +132,10 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     /// `fetch_image_urls`: the worker may download `https://` images a client names (off by
     /// default: a gateway that fetches URLs for clients is a server-side request forgery risk).
     public var fetchImageURLs: Bool
+    /// `backlog_grace`: how long the supervisor lets connections wait in the listener's backlog
+    /// while the tenant has no serving worker; after that it answers them itself with 503 and
+    /// `Retry-After` until a worker serves again. Read by the supervisor only.
+    public var backlogGrace: Duration = TenantDefaults.backlogGrace
 
     public init(
         name: String,
@@ -189,6 +193,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case keepaliveInterval = "keepaliveIntervalMs"
         case shutdownTimeout = "shutdownTimeoutMs"
         case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs
+        case backlogGrace = "backlogGraceMs"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -215,6 +220,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         outboundProxy = try c.decodeIfPresent(String.self, forKey: .outboundProxy)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir)
         fetchImageURLs = try c.decodeIfPresent(Bool.self, forKey: .fetchImageURLs) ?? false
+        if c.contains(.backlogGrace) { backlogGrace = try c.decodeMilliseconds(forKey: .backlogGrace) }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -240,6 +246,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encodeIfPresent(outboundProxy, forKey: .outboundProxy)
         try c.encodeIfPresent(stateDir, forKey: .stateDir)
         try c.encode(fetchImageURLs, forKey: .fetchImageURLs)
+        try c.encodeMilliseconds(backlogGrace, forKey: .backlogGrace)
     }
 }
 
@@ -255,6 +262,7 @@ public enum TenantDefaults {
     public static let maxBodySize = 10 << 20
     public static let keepaliveInterval = Duration.seconds(15)
     public static let accountURL = "https://oauth.account.jetbrains.com"
+    public static let backlogGrace = Duration.seconds(1)
 }
 
 /// The built-in values of the `supervisor:` section (paths relative to the file's folder).

@@ -20,6 +20,7 @@ extension FleetFileReader {
         if let v = f["keepalive_interval"].flatMap({ duration($0, positive: true) }) { s.keepaliveInterval = v }
         if let v = f["account_url"].flatMap({ url($0) }) { s.accountURL = v }
         if let v = f["fetch_image_urls"].flatMap({ bool($0) }) { s.fetchImageURLs = v }
+        if let v = f["backlog_grace"].flatMap({ duration($0) }) { s.backlogGrace = v }
         if let i = f["outbound_proxy"], let text = text(i) {
             // Empty: no proxy (a tenant's way to override one in `defaults`).
             if text.value.trimmingCharacters(in: .whitespaces).isEmpty {
@@ -210,7 +211,7 @@ extension FleetFileReader {
 
         valid = valid && diagnostics.count == errorsBefore
         guard valid, let (address, _) = listenAddress, let apiKeys else { return (nil, listenAddress) }
-        let tenant = TenantConfig(
+        var tenant = TenantConfig(
             name: name, listen: address, apiKeys: apiKeys, tokens: tokens,
             upstream: settings.upstream, apiVersion: settings.apiVersion, strategy: settings.strategy,
             healthCheckInterval: settings.healthCheckInterval, maxAttempts: settings.maxAttempts,
@@ -219,6 +220,7 @@ extension FleetFileReader {
             keepaliveInterval: settings.keepaliveInterval, shutdownTimeout: shutdownTimeout,
             profileParameters: settings.profileParameters, accountURL: settings.accountURL,
             outboundProxy: settings.outboundProxy, stateDir: stateDir, fetchImageURLs: settings.fetchImageURLs)
+        tenant.backlogGrace = settings.backlogGrace
         return (tenant, listenAddress)
     }
 

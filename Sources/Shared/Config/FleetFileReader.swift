@@ -22,6 +22,7 @@ struct FleetTenantSettings {
     var accountURL = TenantDefaults.accountURL
     var outboundProxy: String?
     var fetchImageURLs = false
+    var backlogGrace = TenantDefaults.backlogGrace
 }
 
 /// A node of the file with its key path and position.

@@ -32,6 +32,9 @@ struct Worker: Sendable, Equatable {
     var pause = Pause.accepting
     var drainRequestedAt: ContinuousClock.Instant?
     var killReason: String?
+    /// Started paused while the supervisor answered its listener: it takes connections once
+    /// the supervisor hands the listener over (after it answers).
+    var awaitingHandOver = false
 
     enum Pause: Sendable, Equatable {
         case accepting, requested, paused
@@ -72,6 +75,10 @@ struct Slot: Sendable, Equatable {
     /// ran with, so JWT states carry over to the next worker.
     var lastHealth: LastHealth?
     var detail: String?
+    /// Since when no worker serves the listener (nil while one does).
+    var unservedSince: ContinuousClock.Instant?
+    /// What the supervisor answers on the listener itself, while it does.
+    var answering: BacklogNotice?
 
     init(name: String, desired: TenantConfig, listener: ListenerID, bound: ListenAddress) {
         self.name = name
@@ -84,6 +91,15 @@ struct Slot: Sendable, Equatable {
     func isActive(shuttingDown: Bool) -> Bool { wanted && !removing && !shuttingDown }
 
     var workers: [Worker] { [current, pending].compactMap { $0 } + retiring }
+
+    /// Whether a worker takes the listener's connections: the current one, answered, not
+    /// killed or draining, on the slot's listener and not waiting for the hand-over. (One
+    /// paused for a replacement counts: the replacement is starting on the same listener.)
+    var isServed: Bool {
+        guard let current else { return false }
+        return current.answeredAt != nil && current.killReason == nil && current.drainRequestedAt == nil
+            && current.listener == listener && !current.awaitingHandOver
+    }
 
     func state(shuttingDown: Bool) -> SlotState {
         if fatal { return .fatal }

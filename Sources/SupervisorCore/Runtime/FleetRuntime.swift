@@ -30,6 +30,8 @@ actor FleetRuntime {
     private var processes: [WorkerID: WorkerProcess] = [:]
     private var workerIDs: [Int32: WorkerID] = [:]
     private var listeners: [ListenerID: ListenerSocket] = [:]
+    /// Listeners the supervisor answers itself (no worker serving them).
+    private var answerers: [ListenerID: BacklogAnswerer] = [:]
     private var logs: [String: LogSink] = [:]
     private(set) var isFinished = false
     private var initialConfig: FleetConfig?
@@ -95,7 +97,7 @@ actor FleetRuntime {
         case .probe(let id, let timeout):
             guard let socket = processes[id]?.controlSocket else { return .heartbeatMissed(id) }
             launch { [control] in
-                let health = try? await control.workerHealth(socket: socket, timeout: timeout)
+                let health = await Self.probe(control, socket: socket, timeout: timeout)
                 await self.submit(health.map { .heartbeat(id, $0) } ?? .heartbeatMissed(id))
             }
         case .pause(let id):
@@ -125,7 +127,24 @@ actor FleetRuntime {
                 kill(pid, SIGKILL)
             }
         case .closeListener(let id):
+            answerers.removeValue(forKey: id)?.close()
             listeners.removeValue(forKey: id)?.closeSocket()
+        case .answerBacklog(let notice):
+            answerBacklog(notice)
+        case .stopAnswering(let listener, let worker):
+            let socket = worker.flatMap { processes[$0]?.controlSocket }
+            let handOver: @Sendable () async -> Void = { [control] in
+                guard let socket else { return }
+                // The worker just answered its control socket; one retry covers a hiccup.
+                for _ in 0..<2 {
+                    if (try? await control.setAccepting(true, socket: socket, timeout: .seconds(2))) != nil { return }
+                }
+            }
+            if let answerer = answerers[listener] {
+                answerer.pause(then: handOver)
+            } else {
+                launch(handOver)
+            }
         case .closeLog(let tenant):
             logs.removeValue(forKey: tenant)?.close()
         case .record(let record):
@@ -141,6 +160,44 @@ actor FleetRuntime {
             isFinished = true
         }
         return nil
+    }
+
+    /// Starts answering a listener (or updates what it answers).
+    private func answerBacklog(_ notice: BacklogNotice) {
+        if let answerer = answerers[notice.listener] {
+            answerer.update(notice)
+            answerer.accept()
+            return
+        }
+        guard let listener = listeners[notice.listener] else { return }
+        let maxBodySize = reconciler.slots[notice.tenant]?.desired.maxBodySize ?? TenantDefaults.maxBodySize
+        do {
+            let answerer = try BacklogAnswerer(
+                listener: notice.listener, fd: listener.fd, notice: notice, maxBodySize: maxBodySize, logger: logger
+            )
+            answerers[notice.listener] = answerer
+            launch { await answerer.run() }
+        } catch {
+            logger.error("tenant \(notice.tenant): cannot answer its listener: \(error)")
+        }
+    }
+
+    /// `GET /health` on a worker's control socket, tried again every 10 ms until `timeout`
+    /// while the socket is not there yet or refuses (a starting worker), so a new worker is
+    /// known to be up within milliseconds.
+    static func probe(_ control: UnixHTTPClient, socket: String, timeout: Duration) async -> WorkerHealth? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            let remaining = deadline - clock.now
+            guard remaining > .zero else { return nil }
+            do {
+                return try await control.workerHealth(socket: socket, timeout: remaining)
+            } catch {
+                guard deadline - clock.now > .milliseconds(10) else { return nil }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
     }
 
     private func bind(_ requests: [ListenRequest]) -> FleetEvent {
@@ -190,7 +247,13 @@ actor FleetRuntime {
         }
         let log = log(for: id.tenant)
         let outputFD = process.outputFD
-        launch { await log.drain(outputFD) }
+        let pid = process.pid
+        launch {
+            await log.drain(outputFD)
+            // Its output closed: the worker is gone (or going), reap it now rather than at the
+            // next tick, so a crash is restarted within milliseconds.
+            await self.reapSoon(pid)
+        }
         return .spawned(id, pid: process.pid)
     }
 
@@ -218,17 +281,33 @@ actor FleetRuntime {
 
     /// Reaps exited workers and lets time pass for the reconciler.
     func tick() {
+        reap()
+        submit(.tick)
+    }
+
+    private func reap() {
         for (pid, exit) in ChildReaper.reap() {
             guard let id = workerIDs.removeValue(forKey: pid), let process = processes.removeValue(forKey: id) else { continue }
             close(process.stdinFD)
             unlink(process.controlSocket)
             submit(.exited(id, exit))
         }
-        submit(.tick)
+    }
+
+    /// Reaps `pid` as soon as it has exited (its output pipe closing comes a moment before the
+    /// kernel makes it a zombie); after 200 ms the tick takes over.
+    private func reapSoon(_ pid: Int32) async {
+        for _ in 0..<100 {
+            reap()
+            if workerIDs[pid] == nil { return }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
     }
 
     /// Closes whatever is still open (after a cancelled run; a finished one closed it already).
     func closeEverything() {
+        for answerer in answerers.values { answerer.close() }
+        answerers = [:]
         for listener in listeners.values { listener.closeSocket() }
         listeners = [:]
         for process in processes.values {
