@@ -70,14 +70,19 @@ struct WorkerMain {
         }
         let logger = self.logger
         let publicServer = ServerService(server: server, gate: gate) { address in
+            // NIO re-listens an inherited socket with a backlog of 128, which would shrink the
+            // supervisor's queue for the connections that wait while a worker restarts.
+            if case .inherited(let fd) = target { _ = listen(fd, server.configuration.backlog) }
             let shown = address.map { Self.describe($0) } ?? target.description
             logger.info("Server starting on \(shown)")
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: runtime.prober),
-            .init(service: runtime.licenses),
-            .init(service: runtime.profileRefresher),
-            .init(service: ReloadOnHangup(runtime: runtime)),
+            // Named: without a name ServiceLifecycle describes each service by reflection,
+            // which cost a few ms of start-up (first-time protocol-conformance scans).
+            .init(service: runtime.prober, serviceName: "prober"),
+            .init(service: runtime.licenses, serviceName: "licenses"),
+            .init(service: runtime.profileRefresher, serviceName: "profiles"),
+            .init(service: ReloadOnHangup(runtime: runtime), serviceName: "sighup"),
         ]
         if let controlSocket {
             let path = ConfigPaths.absolute(controlSocket)
@@ -97,16 +102,17 @@ struct WorkerMain {
                 ),
                 logger: logger
             )
-            services.append(.init(service: ServerService(server: control) { _ in
+            let controlServer = ServerService(server: control) { _ in
                 logger.info("Control socket listening on \(path)")
-            }))
+            }
+            services.append(.init(service: controlServer, serviceName: "control-socket"))
         }
         if exitWhenStdinCloses {
-            services.append(.init(service: ParentWatch(logger: logger, shutdown: triggerShutdown)))
+            services.append(.init(service: ParentWatch(logger: logger, shutdown: triggerShutdown), serviceName: "parent-watch"))
         }
         // The public server drains first on shutdown (services stop in reverse order), while the
         // control socket keeps answering the supervisor.
-        services.append(.init(service: publicServer, successTerminationBehavior: .gracefullyShutdownGroup))
+        services.append(.init(service: publicServer, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "public-server"))
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         let serviceGroup = ServiceGroup(configuration: configuration)

@@ -23,24 +23,26 @@ struct ConfigBacklogGraceTests {
             containing: "invalid duration 'soon'")
     }
 
+    static let tenant = TenantConfig(name: "a", listen: ListenAddress(host: "127.0.0.1", port: 1), apiKeys: [], tokens: [])
+
+    /// `value` encoded, then decoded without `key` (settings written by an older supervisor).
+    static func decodedWithout<T: Codable>(_ key: String, _ value: T) throws -> T {
+        var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder.control().encode(value)) as? [String: Any])
+        #expect(object.removeValue(forKey: key) != nil, "\(key) is encoded")
+        return try JSONDecoder.control().decode(T.self, from: JSONSerialization.data(withJSONObject: object))
+    }
+
     @Test func itTravelsInTheWorkerSettingsAndOlderSettingsDecode() throws {
-        var tenant = TenantConfig(name: "a", listen: ListenAddress(host: "127.0.0.1", port: 1), apiKeys: [], tokens: [])
+        var tenant = Self.tenant
         tenant.backlogGrace = .milliseconds(1500)
         let data = try JSONEncoder.control().encode(tenant)
         #expect(try JSONDecoder.control().decode(TenantConfig.self, from: data).backlogGrace == .milliseconds(1500))
-        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        object.removeValue(forKey: "backlogGraceMs")
-        let older = try JSONSerialization.data(withJSONObject: object)
-        #expect(try JSONDecoder.control().decode(TenantConfig.self, from: older).backlogGrace == .seconds(1))
+        #expect(try Self.decodedWithout("backlogGraceMs", tenant).backlogGrace == .seconds(1))
     }
 
     @Test func aSettingsLineWithoutStartPausedStartsAccepting() throws {
-        let tenant = TenantConfig(name: "a", listen: ListenAddress(host: "127.0.0.1", port: 1), apiKeys: [], tokens: [])
-        let paused = try JSONEncoder.control().encode(SupervisedStart(tenant: tenant, startPaused: true))
-        #expect(try JSONDecoder.control().decode(SupervisedStart.self, from: paused).startPaused)
-        var object = try #require(try JSONSerialization.jsonObject(with: paused) as? [String: Any])
-        object.removeValue(forKey: "startPaused")
-        let older = try JSONSerialization.data(withJSONObject: object)
-        #expect(try JSONDecoder.control().decode(SupervisedStart.self, from: older).startPaused == false)
+        let paused = SupervisedStart(tenant: Self.tenant, startPaused: true)
+        #expect(try JSONDecoder.control().decode(SupervisedStart.self, from: JSONEncoder.control().encode(paused)).startPaused)
+        #expect(try Self.decodedWithout("startPaused", paused).startPaused == false)
     }
 }

@@ -12,19 +12,6 @@ import Testing
 
     // MARK: - Restart policy
 
-    @Test func theFirstCrashAfterAHealthyRunRestartsAtOnce() throws {
-        var fleet = FleetDriver(config)
-        fleet.startRunning(config)
-        let old = try #require(fleet.current("alpha"))
-        let actions = fleet.send(.exited(old.id, .signal("SIGKILL")))
-        #expect(actions.spawns.map(\.worker.tenant) == ["alpha"], "no back-off")
-        #expect(actions.recorded("restarting now (first crash after a healthy run)"))
-        #expect(fleet.state("alpha") == .starting)
-        #expect(fleet.slot("alpha")?.backoffUntil == nil)
-        #expect(actions.spawns.first?.start.startPaused == false, "within the grace nobody answers for it: it takes connections at once")
-        #expect(fleet.slot("alpha")?.restarts == 1)
-    }
-
     @Test func repeatedCrashesBackOffDoublingAndAStableRunStartsOverAtOnce() throws {
         var fleet = FleetDriver(config)
         fleet.startRunning(config)

@@ -60,6 +60,9 @@ import Testing
         let old = try #require(fleet.current("alpha"))
         var actions = fleet.send(.exited(old.id, .signal("SIGKILL")))
         #expect(actions.spawns.map(\.worker.tenant) == ["alpha"], "the first crash after a healthy run restarts at once")
+        #expect(actions.recorded("restarting now (first crash after a healthy run)"))
+        #expect(fleet.slot("alpha")?.backoffUntil == nil && fleet.state("alpha") == .starting)
+        #expect(actions.spawns.first?.start.startPaused == false, "within the grace nobody answers for it: it takes connections at once")
         // The restarted worker dies before it answers: that one backs off.
         actions = fleet.send(.exited(try #require(fleet.current("alpha")?.id), .signal("SIGKILL")))
         #expect(fleet.state("alpha") == .backoff)

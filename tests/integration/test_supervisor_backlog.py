@@ -194,7 +194,7 @@ def test_a_crash_loop_never_leaves_a_client_waiting_longer_than_the_grace(make_f
 
 
 def test_a_single_crash_after_a_healthy_run_is_served_again_at_once(make_fleet) -> None:
-    fleet = make_fleet({"alpha": tenant("alpha")}, supervisor={"restart": {**LOOP_RESTART, "initial_backoff": "5s"}})
+    fleet = make_fleet({"alpha": tenant("alpha")}, supervisor={"restart": {**LOOP_RESTART, "initial_backoff": "5s", "max_backoff": "10s"}})
     old_pid = fleet.pid("alpha")
     with fleet.hammer("alpha", pause=0.01) as hammer:
         hammer.wait_successes(20)

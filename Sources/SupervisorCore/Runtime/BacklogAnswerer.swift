@@ -32,10 +32,15 @@ final class BacklogAnswerer: Sendable {
 
     /// `fd` is the supervisor's listening socket; the server gets its own duplicate
     /// (close-on-exec, so workers do not inherit it), which it closes when it stops.
-    init(listener: ListenerID, fd: CInt, notice: BacklogNotice, maxBodySize: Int, logger: Logger) throws {
+    private let fd: CInt
+    private let backlog: Int32
+
+    init(listener: ListenerID, fd: CInt, backlog: Int32, notice: BacklogNotice, maxBodySize: Int, logger: Logger) throws {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
         guard copy >= 0 else { throw DupFailed(description: "dup of the listener: \(String(cString: strerror(errno)))") }
         self.listener = listener
+        self.fd = copy
+        self.backlog = backlog
         responder = BacklogResponder(notice: notice)
         server = HTTPServer(
             configuration: .init(target: .inherited(fd: copy), maxBodySize: maxBodySize, shutdownTimeout: .seconds(2)),
@@ -52,7 +57,12 @@ final class BacklogAnswerer: Sendable {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 do {
-                    try await self.server.run { _ in boundSignal.finish() }
+                    try await self.server.run { _ in
+                        // NIO re-listens an inherited socket with a backlog of 128: give it back
+                        // the listener's own (the connections waiting for a worker queue there).
+                        _ = listen(self.fd, self.backlog)
+                        boundSignal.finish()
+                    }
                 } catch {
                     boundSignal.finish()
                 }

@@ -173,7 +173,8 @@ actor FleetRuntime {
         let maxBodySize = reconciler.slots[notice.tenant]?.desired.maxBodySize ?? TenantDefaults.maxBodySize
         do {
             let answerer = try BacklogAnswerer(
-                listener: notice.listener, fd: listener.fd, notice: notice, maxBodySize: maxBodySize, logger: logger
+                listener: notice.listener, fd: listener.fd, backlog: listener.backlog, notice: notice,
+                maxBodySize: maxBodySize, logger: logger
             )
             answerers[notice.listener] = answerer
             launch { await answerer.run() }
