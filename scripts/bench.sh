@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks (issue 4): builds release, installs wrk and nginx if missing, runs scenarios 1-7
+# (scenario 1 twice: against the simulator and against a static nginx upstream)
 # side by side and prints their Markdown tables. See BENCHMARKS.md for a full run.
 #
 #   scripts/bench.sh            # full run (< 15 minutes on 2 cores)

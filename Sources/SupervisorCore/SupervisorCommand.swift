@@ -11,10 +11,11 @@ struct SupervisorCommand: AsyncParsableCommand {
         jetbrains-ai-supervisor run fleet.yaml      start the fleet (also: jetbrains-ai-supervisor fleet.yaml)
         jetbrains-ai-supervisor check fleet.yaml    validate the file, start nothing
         jetbrains-ai-supervisor ctl status          ask the running supervisor (see ctl --help)
+        jetbrains-ai-supervisor render kubernetes fleet.yaml   manifests for a cluster (also: render systemd)
         Signals: SIGHUP reloads the file; SIGTERM/SIGINT drain every worker and exit 0.
         """,
         version: BuildInfo.version,
-        subcommands: [Run.self, Check.self, Ctl.self],
+        subcommands: [Run.self, Check.self, Ctl.self, Render.self],
         defaultSubcommand: Run.self
     )
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Foundation
 import Logging
 import NIOCore
@@ -181,5 +182,11 @@ extension JSONValue {
 
 /// The executable's entry point, for the thin `main.swift` of the binary target.
 public enum WorkerEntry {
-    public static func main() async { await WorkerCommand.main() }
+    public static func main() async {
+        // Request bodies of megabytes are mmapped and handed back to the system when freed.
+        // glibc's default threshold rises after the first such free, so later big bodies would
+        // come from the heap and stay in the process (790 MB held after 30 bodies of 9 MB).
+        _ = jbai_set_mmap_threshold(512 << 10)
+        await WorkerCommand.main()
+    }
 }

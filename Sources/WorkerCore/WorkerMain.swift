@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import ServiceLifecycle
 import Shared
 import Synchronization
@@ -52,14 +53,21 @@ struct WorkerMain {
         } else {
             target = .tcp(host: settings.listen.host, port: settings.listen.port)
         }
+        let serving = Locked<HTTPServer?>(nil)
         let server = HTTPServer(
-            configuration: .init(target: target, maxBodySize: settings.maxBodySize, shutdownTimeout: settings.shutdownTimeout),
-            responder: ProxyResponder(runtime: runtime),
+            configuration: .init(
+                target: target, maxBodySize: settings.maxBodySize, shutdownTimeout: settings.shutdownTimeout,
+                limits: settings.limits,
+                // Reads (health, models, metrics) are cheap and never refused; API calls are.
+                admission: RequestAdmission(limit: settings.maxConcurrentRequests) { $0.method != .GET && $0.method != .HEAD }
+            ),
+            responder: ProxyResponder(runtime: runtime, isDraining: { serving.withLock { $0?.isDraining ?? false } }),
             logger: logger
         )
         // Started paused (the supervisor answers the listener meanwhile): the public server
         // takes no connection before the control socket's `POST /resume`.
         let gate = StartGate(open: !startPaused)
+        serving.withLock { $0 = server }
         let group = Mutex<ServiceGroup?>(nil)
         let triggerShutdown: @Sendable () -> Void = {
             gate.open()
@@ -87,7 +95,9 @@ struct WorkerMain {
         if let controlSocket {
             let path = ConfigPaths.absolute(controlSocket)
             let control = HTTPServer(
-                configuration: .init(target: .unixSocket(path: path), maxBodySize: 1 << 20, shutdownTimeout: .seconds(2)),
+                configuration: .init(
+                    target: .unixSocket(path: path), maxBodySize: 1 << 20, shutdownTimeout: .seconds(2), limits: .controlSocket
+                ),
                 responder: ControlResponder(
                     runtime: runtime,
                     inFlight: { server.requestsInFlight },

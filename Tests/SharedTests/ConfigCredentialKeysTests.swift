@@ -493,3 +493,57 @@ struct ConfigCredentialKeysTests {
             == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 }
+
+/// `header_timeout`, `idle_timeout`, `body_timeout`, `max_connections`, `max_header_size`,
+/// `max_concurrent_requests`: defaults, inheritance, the supervisor's own, and their minimums.
+@Suite("Fleet file: connection limits")
+struct ConfigConnectionLimitKeysTests {
+    @Test func defaultsAreAReverseProxysChoice() throws {
+        let config = try #require(parsedConfig(ConfigCredentialKeysTests.file()))
+        let limits = config.tenants[0].limits
+        #expect(limits == ConnectionLimits.publicListener)
+        #expect(limits.headerTimeout == .seconds(10) && limits.idleTimeout == .seconds(60) && limits.bodyTimeout == .seconds(60))
+        #expect(limits.maxConnections == 4096 && limits.maxHeaderSize == 32 << 10)
+        #expect(config.tenants[0].maxConcurrentRequests == 256)
+        #expect(config.supervisor.limits == .publicListener)
+    }
+
+    @Test func tenantOverridesDefaults() throws {
+        let config = try #require(parsedConfig(ConfigCredentialKeysTests.file(
+            defaults: "  header_timeout: 5s\n  max_connections: 100",
+            supervisor: "  idle_timeout: 10s\n  max_header_size: 8KiB",
+            tenant: "    max_connections: 50\n    max_concurrent_requests: 8\n    body_timeout: 2s")))
+        let t = config.tenants[0]
+        #expect(t.limits.headerTimeout == .seconds(5))
+        #expect(t.limits.maxConnections == 50)
+        #expect(t.limits.bodyTimeout == .seconds(2))
+        #expect(t.maxConcurrentRequests == 8)
+        #expect(config.supervisor.limits.idleTimeout == .seconds(10))
+        #expect(config.supervisor.limits.maxHeaderSize == 8192)
+    }
+
+    @Test func timeoutsHaveAMinimum() {
+        let diagnostics = configDiagnostics(ConfigCredentialKeysTests.file(tenant: "    header_timeout: 1ms"))
+        expectSingleDiagnostic(
+            diagnostics, keyPath: "tenants.team-a.header_timeout", line: 6, column: 21,
+            message: "must be at least 100ms, found 1ms")
+    }
+
+    @Test func headLimitHasAMinimum() {
+        let diagnostics = configDiagnostics(ConfigCredentialKeysTests.file(tenant: "    max_header_size: 100"))
+        expectSingleDiagnostic(diagnostics, keyPath: "tenants.team-a.max_header_size", line: 6, containing: "at least 1KiB")
+    }
+
+    @Test func capsArePositive() {
+        let diagnostics = configDiagnostics(ConfigCredentialKeysTests.file(tenant: "    max_concurrent_requests: 0"))
+        expectSingleDiagnostic(diagnostics, keyPath: "tenants.team-a.max_concurrent_requests", line: 6, message: "must be at least 1, found '0'")
+    }
+
+    @Test func limitsSurviveTheSettingsJSON() throws {
+        var tenant = try #require(parsedConfig(ConfigCredentialKeysTests.file())).tenants[0]
+        tenant.limits.headerTimeout = .milliseconds(1500)
+        tenant.maxConcurrentRequests = 3
+        let decoded = try JSONDecoder().decode(TenantConfig.self, from: JSONEncoder().encode(tenant))
+        #expect(decoded == tenant)
+    }
+}

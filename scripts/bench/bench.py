@@ -293,6 +293,41 @@ class Bench:
         wait_port(port, proc=p)
         return p, port
 
+    def start_static_upstream(self, sim_port):
+        """nginx answering chat, quota and profiles with bodies captured from the simulator."""
+        def capture(method, path, body=None):
+            req = urllib.request.Request(f"http://127.0.0.1:{sim_port}{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"grazie-authenticate-jwt": JWTS[0], "content-type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.read().decode()
+
+        def quoted(text):  # an nginx double-quoted string: no variables, escapes for " \ and newlines
+            return (text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "${dollar}")
+                    .replace("\n", "\\n").replace("\r", ""))
+
+        bodies = {"@CHAT@": capture("POST", SIM_CHAT, sim_body("hi")), "@QUOTA@": capture("POST", "/user/v5/quota/get", {})}
+        port = free_port()
+        tmp = os.path.join(self.work, "nginx-static")
+        os.makedirs(tmp, exist_ok=True)
+        with open(os.path.join(tmp, "profiles.json"), "w") as f:
+            f.write(capture("GET", "/user/v5/llm/profiles/v3"))
+        with open(os.path.join(HERE, "nginx-static.conf.template")) as f:
+            conf = f.read()
+        conf = (conf.replace("@TMP@", tmp).replace("@PORT@", f"127.0.0.1:{port}")
+                .replace("@WORKERS@", str(os.cpu_count() or 1)))
+        for mark, text in bodies.items():
+            conf = conf.replace(mark, quoted(text))
+        if "${dollar}" in conf:
+            conf = conf.replace("http {", 'http {\n    geo $dollar { default "$"; }', 1)
+        path = os.path.join(tmp, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        p = self.spawn("nginx-static", [shutil.which("nginx") or "/usr/sbin/nginx", "-c", path, "-p", tmp,
+                                        "-e", os.path.join(tmp, "nginx-error.log")])
+        wait_port(port, proc=p)
+        return p, port
+
     def fleet_yaml(self, path, sim_port, health_port, tenants):
         """tenants: {name: (port, [jwt...])}"""
         lines = [
@@ -401,16 +436,29 @@ class Bench:
 
     # ----- scenario 1 ------------------------------------------------------------------
 
-    def scenario1(self):
+    def scenario1(self, static=False):
         p = self.p
-        self.emit("### 1. Proxy overhead (non-streaming, wrk, one connection per client)")
-        self.emit()
-        self.emit("direct = the simulator's SSE endpoint; nginx = nginx (`proxy_pass`, keepalive upstream, "
+        if static:
+            self.emit("### 1b. Proxy overhead against a static upstream (non-streaming, wrk, one connection per client)")
+            self.emit()
+            self.emit("The same three targets, but the upstream is nginx answering the simulator's SSE body (and the "
+                      "quota and profiles documents) from memory, so it costs almost nothing and the proxies' own "
+                      "cost is what the ratio shows.")
+            self.emit()
+        else:
+            self.emit("### 1. Proxy overhead (non-streaming, wrk, one connection per client)")
+            self.emit()
+        self.emit(f"direct = {'the static upstream' if static else 'the simulator'}'s SSE endpoint; nginx = nginx (`proxy_pass`, keepalive upstream, "
                   "`proxy_buffering off`) in front of it; worker = `/v1/chat/completions`, which reads the "
                   f"same SSE answer (4 events) and returns one JSON. `wrk -t1`, {p['s1_duration']} s per cell "
                   f"after {p['s1_warmup']} s warm-up; latency in ms.")
         self.emit()
-        sim, sim_port = self.start_simulator()
+        if static:
+            sim, sim_port = self.start_static_upstream(self.s1_fixture[1])
+            upstream_tree = process_tree(sim.pid)
+        else:
+            sim, sim_port = self.start_simulator()
+            upstream_tree = [sim.pid]
         ngx, ngx_port = self.start_nginx(sim_port)
         worker, worker_port = self.start_worker(sim_port)
         simb = self.write_json("s1-sim.json", sim_body("hi"))
@@ -435,9 +483,9 @@ class Bench:
                         self.worker_alive(f"after the c={conc} warm-up")
                 proxy = {"direct": [], "nginx": process_tree(ngx.pid),
                          "worker": [self.worker_fixture[0].pid]}[name]
-                before = (cpu_of([sim.pid]), cpu_of(proxy))
+                before = (cpu_of(upstream_tree), cpu_of(proxy))
                 r[name] = self.wrk(url, body, headers, conc, p["s1_duration"])
-                after = (cpu_of([sim.pid]), cpu_of(proxy))
+                after = (cpu_of(upstream_tree), cpu_of(proxy))
                 n_req = max(1, r[name]["requests"])
                 r[name]["sim_cpu_us"] = (after[0] - before[0]) / CLK_TCK * 1e6 / n_req
                 r[name]["proxy_cpu_us"] = (after[1] - before[1]) / CLK_TCK * 1e6 / n_req
@@ -461,7 +509,7 @@ class Bench:
                   "measured runs, in µs; “cores” = the proxy's CPU use in cores (2 available, shared with wrk and "
                   "the simulator).")
         self.emit()
-        self.emit_table_header(["clients", "simulator µs/req (direct / nginx / worker run)", "nginx µs/req (cores)",
+        self.emit_table_header(["clients", ("static upstream" if static else "simulator") + " µs/req (direct / nginx / worker run)", "nginx µs/req (cores)",
                                 "worker µs/req (cores)", "worker ÷ nginx CPU per request"])
         for conc, r in results.items():
             d, n, w = r["direct"], r["nginx"], r["worker"]
@@ -474,8 +522,12 @@ class Bench:
                       "script: " + "; ".join(f"{c['when']} (`{c['reason']}`)" for c in self.crashes) + ". "
                       "wrk closes its connections with requests in flight when a run ends; see the reading below.")
             self.emit()
-        self.s1_fixture = (sim, sim_port, worker, worker_port)
         self.stop(ngx, signal.SIGQUIT)
+        if static:
+            self.stop(worker)
+            self.stop(sim, signal.SIGQUIT)
+        else:
+            self.s1_fixture = (sim, sim_port, worker, worker_port)
         return results
 
     # ----- scenario 2 ------------------------------------------------------------------
@@ -984,6 +1036,8 @@ class Bench:
                 raw["s3"] = self.scenario3(sim_port, worker_port)
             self.worker_alive("at the end of scenarios 1-3")
             self.stop(self.worker_fixture[0])
+            if 1 in only:
+                raw["s1_static"] = self.scenario1(static=True)
             raw["worker_crashes"] = self.crashes
         if only & {4, 5, 6, 7}:
             if sim is None:

@@ -136,6 +136,13 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     /// while the tenant has no serving worker; after that it answers them itself with 503 and
     /// `Retry-After` until a worker serves again. Read by the supervisor only.
     public var backlogGrace: Duration = TenantDefaults.backlogGrace
+    /// `header_timeout`, `idle_timeout`, `body_timeout`, `max_connections`, `max_header_size`:
+    /// what the tenant's port tolerates from a client.
+    public var limits: ConnectionLimits
+    /// `max_concurrent_requests`: API requests answered at once; past it, 503 at once.
+    public var maxConcurrentRequests: Int
+    /// `replicas`, `resources`, `state_volume`: only `render kubernetes` reads them.
+    public var deployment: TenantDeployment = TenantDeployment()
 
     public init(
         name: String,
@@ -158,7 +165,9 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         accountURL: String = TenantDefaults.accountURL,
         outboundProxy: String? = nil,
         stateDir: String? = nil,
-        fetchImageURLs: Bool = false
+        fetchImageURLs: Bool = false,
+        limits: ConnectionLimits = .publicListener,
+        maxConcurrentRequests: Int = TenantDefaults.maxConcurrentRequests
     ) {
         self.name = name
         self.listen = listen
@@ -181,6 +190,8 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         self.outboundProxy = outboundProxy
         self.stateDir = stateDir
         self.fetchImageURLs = fetchImageURLs
+        self.limits = limits
+        self.maxConcurrentRequests = maxConcurrentRequests
     }
 
     private enum CodingKeys: String, CodingKey {
@@ -192,7 +203,8 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case maxBodySize, models, grazieAgent
         case keepaliveInterval = "keepaliveIntervalMs"
         case shutdownTimeout = "shutdownTimeoutMs"
-        case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs
+        case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs, limits, maxConcurrentRequests
+        case deployment
         case backlogGrace = "backlogGraceMs"
     }
 
@@ -221,6 +233,10 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir)
         fetchImageURLs = try c.decodeIfPresent(Bool.self, forKey: .fetchImageURLs) ?? false
         if c.contains(.backlogGrace) { backlogGrace = try c.decodeMilliseconds(forKey: .backlogGrace) }
+        limits = try c.decodeIfPresent(ConnectionLimits.self, forKey: .limits) ?? .publicListener
+        maxConcurrentRequests = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentRequests)
+            ?? TenantDefaults.maxConcurrentRequests
+        deployment = try c.decodeIfPresent(TenantDeployment.self, forKey: .deployment) ?? TenantDeployment()
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -247,6 +263,9 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encodeIfPresent(stateDir, forKey: .stateDir)
         try c.encode(fetchImageURLs, forKey: .fetchImageURLs)
         try c.encodeMilliseconds(backlogGrace, forKey: .backlogGrace)
+        try c.encode(limits, forKey: .limits)
+        try c.encode(maxConcurrentRequests, forKey: .maxConcurrentRequests)
+        try c.encode(deployment, forKey: .deployment)
     }
 }
 
@@ -263,6 +282,10 @@ public enum TenantDefaults {
     public static let keepaliveInterval = Duration.seconds(15)
     public static let accountURL = "https://oauth.account.jetbrains.com"
     public static let backlogGrace = Duration.seconds(1)
+    /// Each request in flight holds an upstream stream and, while it is decoded, about two and
+    /// a half times its body: 256 keeps a worker of 10 MiB bodies under ~6.5 GiB in the worst
+    /// case and is far above what a few JetBrains licences can serve at once.
+    public static let maxConcurrentRequests = 256
 }
 
 /// The built-in values of the `supervisor:` section (paths relative to the file's folder).
@@ -345,6 +368,8 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
     /// Where workers keep state that must survive a restart (rotated refresh tokens), one
     /// folder per tenant. Copied into every `TenantConfig.stateDir`.
     public var stateDir: String
+    /// What the `listen` port (health, metrics, status page) tolerates from a client.
+    public var limits: ConnectionLimits
 
     public init(
         listen: ListenAddress = SupervisorDefaults.listen,
@@ -358,8 +383,10 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         workerBinary: String? = nil,
         logMaxBytes: Int = SupervisorDefaults.logMaxBytes,
         logBackups: Int = SupervisorDefaults.logBackups,
-        stateDir: String = SupervisorDefaults.stateDir
+        stateDir: String = SupervisorDefaults.stateDir,
+        limits: ConnectionLimits = .publicListener
     ) {
+        self.limits = limits
         self.listen = listen
         self.controlSocket = controlSocket
         self.runDir = runDir
@@ -388,7 +415,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         case heartbeatInterval = "heartbeatIntervalMs"
         case heartbeatTimeout = "heartbeatTimeoutMs"
         case shutdownTimeout = "shutdownTimeoutMs"
-        case workerBinary, logMaxBytes, logBackups, stateDir
+        case workerBinary, logMaxBytes, logBackups, stateDir, limits
     }
 
     public init(from decoder: any Decoder) throws {
@@ -405,6 +432,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         logMaxBytes = try c.decode(Int.self, forKey: .logMaxBytes)
         logBackups = try c.decode(Int.self, forKey: .logBackups)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir) ?? SupervisorDefaults.stateDir
+        limits = try c.decodeIfPresent(ConnectionLimits.self, forKey: .limits) ?? .publicListener
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -421,6 +449,7 @@ public struct SupervisorSettings: Sendable, Equatable, Codable {
         try c.encode(logMaxBytes, forKey: .logMaxBytes)
         try c.encode(logBackups, forKey: .logBackups)
         try c.encode(stateDir, forKey: .stateDir)
+        try c.encode(limits, forKey: .limits)
     }
 }
 
@@ -446,13 +475,13 @@ public struct FleetConfig: Sendable, Equatable, Codable {
 }
 
 extension KeyedDecodingContainer {
-    fileprivate func decodeMilliseconds(forKey key: Key) throws -> Duration {
+    func decodeMilliseconds(forKey key: Key) throws -> Duration {
         .milliseconds(try decode(Int64.self, forKey: key))
     }
 }
 
 extension KeyedEncodingContainer {
-    fileprivate mutating func encodeMilliseconds(_ duration: Duration, forKey key: Key) throws {
+    mutating func encodeMilliseconds(_ duration: Duration, forKey key: Key) throws {
         try encode(duration.milliseconds, forKey: key)
     }
 }

@@ -27,12 +27,34 @@ public enum FleetConfigLoader {
     /// Parses `yaml` as if read from `path`: `path` names the file in diagnostics and relative
     /// paths in the file resolve against its folder.
     public static func parse(yaml: String, path: String, environment: [String: String]) throws -> FleetConfig {
-        let reader = FleetFileReader(file: path, environment: environment)
+        try read(yaml, with: FleetFileReader(file: path, environment: environment))
+    }
+
+    private static func read(_ yaml: String, with reader: FleetFileReader) throws -> FleetConfig {
         // A byte order mark is not part of the text (and editors do not count it as a column).
         let config = reader.read(yaml.hasPrefix("\u{FEFF}") ? String(yaml.unicodeScalars.dropFirst()) : yaml)
         if let config, reader.diagnostics.isEmpty { return config }
         throw ConfigError(diagnostics: reader.sortedDiagnostics)
     }
+
+    /// Validates `yaml` without its secrets, for `render`: a `${NAME}` without a fallback that
+    /// `environment` does not set reads as a placeholder, and secret files are not opened. The
+    /// result's secret values may be placeholders; its names, ports and durations are real.
+    public static func parseWithoutSecrets(
+        yaml: String, path: String, environment: [String: String] = [:]
+    ) throws -> FleetConfig {
+        var environment = environment
+        for reference in ConfigVariableReferences.scan(yaml) where !reference.hasFallback && environment[reference.name] == nil {
+            environment[reference.name] = secretPlaceholder
+        }
+        let reader = FleetFileReader(file: path, environment: environment)
+        reader.secretFilePlaceholder = secretPlaceholder
+        return try read(yaml, with: reader)
+    }
+
+    /// What `parseWithoutSecrets` puts where a secret would be.
+    /// (A URL, so it also passes where a URL is expected: `upstream`, `outbound_proxy`.)
+    public static let secretPlaceholder = "http://jbai-render-placeholder:1"
 }
 
 /// The keys each level of the fleet file accepts.
@@ -42,15 +64,20 @@ enum FleetKeys {
         "listen", "control_socket", "run_dir", "log_dir", "restart", "heartbeat_interval",
         "heartbeat_timeout", "shutdown_timeout", "worker_binary", "log_max_bytes", "log_backups",
         "state_dir",
-    ]
+    ] + connectionLimits
+    /// A listener's client limits: tenant settings and `supervisor` (for its own port).
+    static let connectionLimits = ["header_timeout", "idle_timeout", "body_timeout", "max_connections", "max_header_size"]
     static let restart = ["initial_backoff", "max_backoff", "max_restarts", "window"]
     static let tenantSettings = [
         "upstream", "api_version", "strategy", "health_check_interval", "max_attempts",
         "connect_timeout", "request_timeout", "max_body_size", "models", "grazie_agent",
-        "keepalive_interval", "account_url", "outbound_proxy", "fetch_image_urls",
+        "keepalive_interval", "account_url", "outbound_proxy", "fetch_image_urls", "max_concurrent_requests",
         "backlog_grace",
-    ]
-    static let tenant = ["listen", "api_keys", "api_keys_file", "tokens"] + tenantSettings
+    ] + connectionLimits
+    static let tenant = ["listen", "api_keys", "api_keys_file", "tokens"] + tenantSettings + deployment
+    /// Tenant keys only `render kubernetes` reads.
+    static let deployment = ["replicas", "resources", "state_volume"]
+    static let resources = ["requests", "limits"]
     static let token = [
         "name", "jwt", "jwt_file", "license_id", "authorization", "refresh_token", "refresh_token_file",
         "priority", "weight", "metadata", "description",

@@ -61,6 +61,7 @@ extension FleetFileReader {
         if let i = f["worker_binary"], let (path, _) = path(i) { settings.workerBinary = path }
         if let v = f["log_max_bytes"].flatMap({ size($0) }) { settings.logMaxBytes = v }
         if let v = f["log_backups"].flatMap({ int($0, minimum: 0) }) { settings.logBackups = v }
+        applyLimits(f, to: &settings.limits)
         return (settings, listenIsValid)
     }
 

@@ -21,12 +21,30 @@ extension FleetFileReader {
         if let v = f["account_url"].flatMap({ url($0) }) { s.accountURL = v }
         if let v = f["fetch_image_urls"].flatMap({ bool($0) }) { s.fetchImageURLs = v }
         if let v = f["backlog_grace"].flatMap({ duration($0) }) { s.backlogGrace = v }
+        if let v = f["max_concurrent_requests"].flatMap({ int($0, minimum: 1) }) { s.maxConcurrentRequests = v }
+        applyLimits(f, to: &s.limits)
         if let i = f["outbound_proxy"], let text = text(i) {
             // Empty: no proxy (a tenant's way to override one in `defaults`).
             if text.value.trimmingCharacters(in: .whitespaces).isEmpty {
                 s.outboundProxy = nil
             } else if let v = readOutboundProxy(i, text: text) {
                 s.outboundProxy = v
+            }
+        }
+    }
+
+    /// The connection-limit keys, shared by tenant settings and the `supervisor` section.
+    func applyLimits(_ f: ConfigFields, to limits: inout ConnectionLimits) {
+        // Below these a well-formed client on a slow link would be cut off.
+        if let v = f["header_timeout"].flatMap({ duration($0, atLeast: .milliseconds(100)) }) { limits.headerTimeout = v }
+        if let v = f["idle_timeout"].flatMap({ duration($0, atLeast: .milliseconds(100)) }) { limits.idleTimeout = v }
+        if let v = f["body_timeout"].flatMap({ duration($0, atLeast: .milliseconds(100)) }) { limits.bodyTimeout = v }
+        if let v = f["max_connections"].flatMap({ int($0, minimum: 1) }) { limits.maxConnections = v }
+        if let i = f["max_header_size"], let v = size(i) {
+            if v < 1024 {
+                error(i, "must be at least 1KiB (a request line and a few headers), found \(v) bytes")
+            } else {
+                limits.maxHeaderSize = v
             }
         }
     }
@@ -208,6 +226,7 @@ extension FleetFileReader {
 
         var settings = defaults
         apply(f, to: &settings)
+        let deployment = readDeployment(f)
 
         valid = valid && diagnostics.count == errorsBefore
         guard valid, let (address, _) = listenAddress, let apiKeys else { return (nil, listenAddress) }
@@ -219,7 +238,9 @@ extension FleetFileReader {
             maxBodySize: settings.maxBodySize, models: settings.models, grazieAgent: settings.grazieAgent,
             keepaliveInterval: settings.keepaliveInterval, shutdownTimeout: shutdownTimeout,
             profileParameters: settings.profileParameters, accountURL: settings.accountURL,
-            outboundProxy: settings.outboundProxy, stateDir: stateDir, fetchImageURLs: settings.fetchImageURLs)
+            outboundProxy: settings.outboundProxy, stateDir: stateDir, fetchImageURLs: settings.fetchImageURLs,
+            limits: settings.limits, maxConcurrentRequests: settings.maxConcurrentRequests)
+        tenant.deployment = deployment
         tenant.backlogGrace = settings.backlogGrace
         return (tenant, listenAddress)
     }

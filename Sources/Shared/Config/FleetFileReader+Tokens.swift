@@ -157,6 +157,7 @@ extension FleetFileReader {
     }
 
     func readFile(_ item: ConfigItem, path: String, display: String, what: String) -> String? {
+        if let secretFilePlaceholder { return secretFilePlaceholder }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             error(item, "\(what) \(display) does not exist")

@@ -23,6 +23,8 @@ struct FleetTenantSettings {
     var outboundProxy: String?
     var fetchImageURLs = false
     var backlogGrace = TenantDefaults.backlogGrace
+    var limits = ConnectionLimits.publicListener
+    var maxConcurrentRequests = TenantDefaults.maxConcurrentRequests
 }
 
 /// A node of the file with its key path and position.
@@ -105,6 +107,9 @@ extension Node {
 final class FleetFileReader {
     let file: String
     let environment: [String: String]
+    /// When set, secret files (`jwt_file`, `api_keys_file`, ...) are not read: each reads as
+    /// this text (for `render`, which must never need the secrets).
+    var secretFilePlaceholder: String?
     /// The file's folder, absolute; relative paths resolve against it.
     let directory: String
     private(set) var diagnostics: [ConfigDiagnostic] = []
@@ -359,6 +364,16 @@ final class FleetFileReader {
         }
         if positive && value <= .zero {
             error(item, "must be longer than 0, found \(text.display)")
+            return nil
+        }
+        return value
+    }
+
+    /// A duration no shorter than `minimum`.
+    func duration(_ item: ConfigItem, atLeast minimum: Duration) -> Duration? {
+        guard let value = duration(item) else { return nil }
+        if value < minimum {
+            error(item, "must be at least \(formatDuration(minimum)), found \(formatDuration(value))")
             return nil
         }
         return value

@@ -7,6 +7,13 @@ public protocol HTTPResponder: Sendable {
     /// How errors answered on this responder's behalf are worded: by the server (413 body too
     /// large, 500 when `respond` throws) and by a `Router` (404, 405). Each API has its own.
     var errorShape: ErrorShape { get }
+    /// The shape for errors the server answers for one request before it reaches the responder
+    /// (413, 408, 503 when overloaded): an API may word errors differently per path.
+    func errorShape(for head: HTTPRequestHead) -> ErrorShape
+}
+
+extension HTTPResponder {
+    public func errorShape(for head: HTTPRequestHead) -> ErrorShape { errorShape }
 }
 
 /// An error answered to the client: status, a message for people, a short machine code.

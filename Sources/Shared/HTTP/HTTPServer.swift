@@ -38,18 +38,27 @@ public struct HTTPServerConfiguration: Sendable {
     /// Decides whether to serve a new connection at all (e.g. a peer-credential check); a
     /// refused connection is closed at once.
     public var connectionFilter: (@Sendable (any Channel) async -> Bool)?
+    /// Timeouts, the head-size limit and the connection cap.
+    public var limits: ConnectionLimits
+    /// Caps the requests answered at once (nil: no cap): past it, a request is answered 503
+    /// with `Retry-After` as soon as its head arrives, before its body is read.
+    public var admission: RequestAdmission?
 
     public init(
         target: BindTarget,
         maxBodySize: Int = 10 << 20,
         shutdownTimeout: Duration = .seconds(30),
         backlog: Int32 = 1024,
+        limits: ConnectionLimits = .publicListener,
+        admission: RequestAdmission? = nil,
         connectionFilter: (@Sendable (any Channel) async -> Bool)? = nil
     ) {
         self.target = target
         self.maxBodySize = maxBodySize
         self.shutdownTimeout = shutdownTimeout
         self.backlog = backlog
+        self.limits = limits
+        self.admission = admission
         self.connectionFilter = connectionFilter
     }
 }
@@ -68,6 +77,7 @@ public final class HTTPServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let state = Mutex(State())
     private let boundAddress = Mutex<SocketAddress?>(nil)
+    private let counters = ConnectionCounters()
 
     struct Connection {
         var channel: any Channel
@@ -102,6 +112,10 @@ public final class HTTPServer: Service, Sendable {
     /// Requests currently being answered.
     public var requestsInFlight: Int { state.withLock { $0.inFlight } }
     public var isDraining: Bool { state.withLock { $0.draining } }
+    /// Connections open now (accepted and not yet closed).
+    public var openConnections: Int { counters.open.load(ordering: .relaxed) }
+    /// Connections closed at once because `limits.maxConnections` were open.
+    public var shedConnections: Int { counters.shed.load(ordering: .relaxed) }
 
     public func run() async throws {
         try await run(onBound: { _ in })
@@ -197,12 +211,31 @@ public final class HTTPServer: Service, Sendable {
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        let limits = configuration.limits
+        let counters = self.counters
+        let logger = self.logger
+        let responder = self.responder
         let initializer: @Sendable (any Channel) -> EventLoopFuture<ConnectionChannel> = { channel in
-            channel.eventLoop.makeCompletedFuture {
+            // Past the cap a connection is accepted and closed at once rather than left in the
+            // backlog: the client learns immediately (and can go elsewhere), and the backlog
+            // keeps moving for the well-formed clients queued behind a flood.
+            guard counters.open.wrappingAdd(1, ordering: .relaxed).newValue <= limits.maxConnections else {
+                counters.open.wrappingSubtract(1, ordering: .relaxed)
+                counters.noteShed(limit: limits.maxConnections, logger: logger)
+                channel.close(promise: nil)
+                return channel.eventLoop.makeFailedFuture(ConnectionShed())
+            }
+            channel.closeFuture.whenComplete { _ in counters.open.wrappingSubtract(1, ordering: .relaxed) }
+            return channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                     withPipeliningAssistance: false,
                     withErrorHandling: true
                 )
+                let guardHandler = ConnectionGuardHandler(limits: limits) { head in
+                    head.map { responder.errorShape(for: $0) } ?? responder.errorShape
+                }
+                try channel.pipeline.syncOperations.addHandler(HeadByteCounter(reportingTo: guardHandler), position: .first)
+                try channel.pipeline.syncOperations.addHandler(guardHandler)
                 return try ConnectionChannel(wrappingChannelSynchronously: channel)
             }
         }
@@ -228,6 +261,8 @@ public final class HTTPServer: Service, Sendable {
     private enum Item: Sendable {
         case request(ServerRequest, keepAlive: Bool)
         case tooLarge(HTTPRequestHead)
+        /// Past `maxConcurrentRequests`.
+        case overloaded(HTTPRequestHead)
     }
 
     private func serve(_ connection: ConnectionChannel) async {
@@ -277,6 +312,7 @@ public final class HTTPServer: Service, Sendable {
         var head: HTTPRequestHead?
         var body = ByteBuffer()
         var tooLarge = false
+        var ticket: RequestAdmission.Ticket?
         do {
             for try await part in inbound {
                 switch part {
@@ -284,10 +320,27 @@ public final class HTTPServer: Service, Sendable {
                     head = h
                     body = ByteBuffer()
                     tooLarge = false
-                    if let length = h.headers.first(name: "content-length").flatMap(Int.init), length > limit {
+                    ticket = nil
+                    let length = h.headers.first(name: "content-length").flatMap(Int.init)
+                    if let length, length > limit {
                         tooLarge = true
                         continuation.yield(.tooLarge(h))
-                    } else if h.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                        continue
+                    }
+                    switch configuration.admission?.admit(h) {
+                    case .refused?:
+                        // Answered before the body is read: an overloaded worker takes no more memory.
+                        tooLarge = true
+                        continuation.yield(.overloaded(h))
+                        continue
+                    case .admitted(let t)?:
+                        ticket = t
+                    case .exempt?, nil:
+                        break
+                    }
+                    // One allocation of the announced size instead of doubling as chunks arrive.
+                    if let length, length > 0 { body.reserveCapacity(length) }
+                    if h.headers.first(name: "expect")?.lowercased() == "100-continue" {
                         try await outbound.write(.head(HTTPResponseHead(version: h.version, status: .continue)))
                     }
                 case .body(var chunk):
@@ -296,19 +349,24 @@ public final class HTTPServer: Service, Sendable {
                         tooLarge = true
                         body = ByteBuffer()
                         continuation.yield(.tooLarge(h))
+                    } else if body.readableBytes == 0 && body.capacity == 0 {
+                        // The first piece of a body with no announced length is kept as it came.
+                        body = chunk
                     } else {
                         body.writeBuffer(&chunk)
                     }
                 case .end:
                     if let h = head, !tooLarge {
-                        let request = ServerRequest(
+                        var request = ServerRequest(
                             method: h.method, uri: h.uri, headers: h.headers, body: body,
                             version: h.version, remoteAddress: remote
                         )
+                        request.admission = ticket
                         continuation.yield(.request(request, keepAlive: h.isKeepAlive))
                     }
                     head = nil
                     body = ByteBuffer()
+                    ticket = nil
                 }
             }
         } catch {
@@ -337,7 +395,18 @@ public final class HTTPServer: Service, Sendable {
                         message: "Request body exceeds the limit of \(configuration.maxBodySize) bytes",
                         code: "request_too_large"
                     ),
-                    shape: responder.errorShape
+                    shape: responder.errorShape(for: head)
+                )
+                keepGoing = false
+            case .overloaded(let head):
+                let writer = ResponseWriter(outbound: outbound, requestVersion: head.version, keepAlive: false)
+                try? await writer.respond(
+                    HTTPError(
+                        status: .serviceUnavailable,
+                        message: "The server is answering its limit of \(configuration.admission?.limit ?? 0) requests at once; retry shortly",
+                        code: "server_overloaded", headers: ["retry-after": "1"]
+                    ),
+                    shape: responder.errorShape(for: head)
                 )
                 keepGoing = false
             case .request(let request, let keepAlive):
@@ -380,5 +449,70 @@ public final class HTTPServer: Service, Sendable {
             logger.debug("response aborted", metadata: ["path": "\(request.path)", "error": "\(error)"])
             return false
         }
+    }
+}
+
+/// Open and shed connection counts of one server, shared with its channel initializer.
+final class ConnectionCounters: Sendable {
+    let open = Atomic<Int>(0)
+    let shed = Atomic<Int>(0)
+    /// When the last "shedding" warning was logged (uptime nanoseconds), to log at most one a second.
+    private let lastWarning = Atomic<UInt64>(0)
+
+    func noteShed(limit: Int, logger: Logger) {
+        let total = shed.wrappingAdd(1, ordering: .relaxed).newValue
+        let now = NIODeadline.now().uptimeNanoseconds
+        let last = lastWarning.load(ordering: .relaxed)
+        guard now &- last >= 1_000_000_000 || last == 0,
+              lastWarning.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+        else { return }
+        logger.warning("connection limit reached: new connections are closed at once", metadata: [
+            "max_connections": "\(limit)", "shed_total": "\(total)",
+        ])
+    }
+}
+
+/// The error a shed connection's initializer fails with (the channel is already closed).
+struct ConnectionShed: Error {}
+
+/// Caps the requests a server answers at once. Requests the predicate exempts (health checks,
+/// metrics) are never refused and not counted.
+public final class RequestAdmission: Sendable {
+    public let limit: Int
+    private let counts: @Sendable (HTTPRequestHead) -> Bool
+    private let active = Atomic<Int>(0)
+    private let refusals = Atomic<Int>(0)
+
+    public init(limit: Int, counts: @escaping @Sendable (HTTPRequestHead) -> Bool = { _ in true }) {
+        self.limit = limit
+        self.counts = counts
+    }
+
+    /// Requests holding a place now.
+    public var inFlight: Int { active.load(ordering: .relaxed) }
+    /// Requests refused so far.
+    public var refused: Int { refusals.load(ordering: .relaxed) }
+
+    enum Decision: Sendable {
+        case exempt
+        case admitted(Ticket)
+        case refused
+    }
+
+    func admit(_ head: HTTPRequestHead) -> Decision {
+        guard counts(head) else { return .exempt }
+        guard active.wrappingAdd(1, ordering: .relaxed).newValue <= limit else {
+            active.wrappingSubtract(1, ordering: .relaxed)
+            refusals.wrappingAdd(1, ordering: .relaxed)
+            return .refused
+        }
+        return .admitted(Ticket(self))
+    }
+
+    /// A place under the cap, given back when the last copy of the request holding it goes.
+    final class Ticket: Sendable {
+        private let admission: RequestAdmission
+        init(_ admission: RequestAdmission) { self.admission = admission }
+        deinit { admission.active.wrappingSubtract(1, ordering: .relaxed) }
     }
 }

@@ -10,6 +10,8 @@ public struct ServerRequest: Sendable {
     public var body: ByteBuffer
     public var version: HTTPVersion
     public var remoteAddress: SocketAddress?
+    /// Holds this request's place under the server's `maxConcurrentRequests` until dropped.
+    var admission: RequestAdmission.Ticket?
 
     public init(
         method: HTTPMethod,
@@ -25,6 +27,18 @@ public struct ServerRequest: Sendable {
         self.body = body
         self.version = version
         self.remoteAddress = remoteAddress
+    }
+
+    /// Runs `body` on the request body as `Data` without copying it (a 10 MiB body is not
+    /// duplicated to be decoded). The `Data` must not escape.
+    public func withBodyData<T, E: Error>(_ body: (Data) throws(E) -> T) throws(E) -> T {
+        let result: Result<T, E> = self.body.withUnsafeReadableBytes { bytes in
+            let data = bytes.baseAddress.map {
+                Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0), count: bytes.count, deallocator: .none)
+            } ?? Data()
+            do throws(E) { return .success(try body(data)) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 
     /// The path without the query string.

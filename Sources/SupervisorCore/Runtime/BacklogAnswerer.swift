@@ -113,6 +113,10 @@ final class BacklogResponder: HTTPResponder {
 
     var errorShape: ErrorShape { .openAI }
 
+    func errorShape(for head: HTTPRequestHead) -> ErrorShape {
+        APIErrorBody.isAnthropicPath(head.uri) ? .anthropic : .openAI
+    }
+
     func respond(to request: ServerRequest, writer: ResponseWriter) async throws {
         let now = clock.now
         let current = notice.withLock { $0 }

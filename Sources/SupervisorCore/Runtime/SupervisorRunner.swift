@@ -52,28 +52,37 @@ struct SupervisorRunner {
         }
 
         let logger = self.logger
+        // Under systemd (Type=notify): READY=1 once health and the control socket are bound.
+        let systemd = SystemdNotifyEnvironment.takeFromProcess()
+        let ready = ReadyGate(count: 2)
         let health = HTTPServer(
-            configuration: .init(target: .tcp(host: s.listen.host, port: s.listen.port), shutdownTimeout: .seconds(1)),
+            configuration: .init(target: .tcp(host: s.listen.host, port: s.listen.port), shutdownTimeout: .seconds(1), limits: s.limits),
             responder: healthRoutes(fleet), logger: logger
         )
         let control = HTTPServer(
             configuration: .init(
-                target: .unixSocket(path: s.controlSocket), shutdownTimeout: .seconds(1), connectionFilter: sameUserOnly
+                target: .unixSocket(path: s.controlSocket), shutdownTimeout: .seconds(1), limits: .controlSocket,
+                connectionFilter: sameUserOnly
             ),
             responder: controlRoutes(fleet), logger: logger
         )
         var configuration = ServiceGroupConfiguration(
             services: [
-                .init(service: LoggingServer(server: health, logger: logger) { address in
+                .init(service: LoggingServer(server: health, logger: logger, ready: ready) { address in
                     "health on http://\(address.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "\(s.listen)")/health"
                 }),
-                .init(service: LoggingServer(server: control, logger: logger) { _ in "control socket at \(s.controlSocket)" }),
+                .init(service: LoggingServer(server: control, logger: logger, ready: ready) { _ in "control socket at \(s.controlSocket)" }),
                 .init(service: ReloadOnHangup(fleet: fleet, logger: logger)),
                 // Last, so it is the first to shut down; when every worker is gone, the rest follow.
                 .init(service: fleet, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             logger: logger
         )
+        if let socket = systemd.socket {
+            configuration.services.append(.init(service: SystemdNotifier(
+                socket: socket, watchdogInterval: systemd.watchdogInterval, ready: ready,
+                status: "serving \(config.tenants.count) tenant(s)")))
+        }
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         do {
             try await ServiceGroup(configuration: configuration).run()
@@ -91,12 +100,18 @@ struct SupervisorRunner {
 private struct LoggingServer: Service {
     let server: HTTPServer
     let logger: Logger
+    /// Signalled once bound (or failed: the supervisor serves without it).
+    var ready: ReadyGate?
     let bound: @Sendable (SocketAddress?) -> String
 
     func run() async throws {
         do {
-            try await server.run { address in logger.info("\(bound(address))") }
+            try await server.run { address in
+                logger.info("\(bound(address))")
+                ready?.signal()
+            }
         } catch {
+            ready?.signal()
             logger.error("\(server.configuration.target) failed: \(error)")
             try? await gracefulShutdown()
         }

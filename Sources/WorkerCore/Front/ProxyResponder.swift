@@ -8,14 +8,26 @@ import Shared
 /// `/health` is open; everything else needs one of the tenant's keys.
 struct ProxyResponder: HTTPResponder {
     var errorShape: ErrorShape { .openAI }
+
+    /// Anthropic's clients get their own shape on the Messages routes and on a `/v1/models`
+    /// that carries `anthropic-version`.
+    func errorShape(for head: HTTPRequestHead) -> ErrorShape {
+        head.uri.hasPrefix("/v1/messages") || head.headers.contains(name: "anthropic-version") ? .anthropic : .openAI
+    }
     let runtime: WorkerRuntime
     private let router: Router
 
-    init(runtime: WorkerRuntime) {
+    /// `isDraining`: whether the server has begun its graceful shutdown (for `/ready`).
+    init(runtime: WorkerRuntime, isDraining: @escaping @Sendable () -> Bool = { false }) {
         self.runtime = runtime
         let endpoints = ProxyEndpoints(runtime: runtime)
         var router = Router(errorShape: .openAI)
         router.on(.GET, "/health") { _, writer in try await endpoints.health(writer) }
+        // Probes (Kubernetes): open like /health, and cheap (no report is built).
+        router.on(.GET, "/live") { _, writer in try await writer.respond(status: .ok, json: #"{"status":"live"}"#) }
+        router.on(.GET, "/ready") { _, writer in
+            try await endpoints.ready(usableTokens: runtime.pool.usableCount, draining: isDraining(), writer)
+        }
         router.on(.POST, "/v1/chat/completions") { routed, writer in
             try endpoints.authorize(routed.request)
             try await endpoints.chat(routed.request, writer: writer)
@@ -86,6 +98,14 @@ struct ProxyEndpoints: Sendable {
         try await writer.respond(status: health.status == "down" ? .serviceUnavailable : .ok, json: encode(health))
     }
 
+    /// 200 when the worker can answer a chat now (a usable JWT, not draining), else 503.
+    func ready(usableTokens: Int, draining: Bool, _ writer: ResponseWriter) async throws {
+        let ready = usableTokens > 0 && !draining
+        try await writer.respond(
+            status: ready ? .ok : .serviceUnavailable,
+            json: #"{"ready":\#(ready),"usable_tokens":\#(usableTokens),"draining":\#(draining)}"#)
+    }
+
     /// The tenant's keys, compared in constant time; a rejected key is logged as its fingerprint.
     func authorize(_ request: ServerRequest) throws(APIError) {
         guard runtime.authenticator.isAuthorized(request.headers) else {
@@ -139,7 +159,7 @@ struct ProxyEndpoints: Sendable {
     /// whose decoding errors are plain `DecodingError`s).
     func decodeBody<T: Decodable>(_ type: T.Type, of request: ServerRequest) throws(APIError) -> T {
         do {
-            return try JSONDecoder.shared.decode(T.self, from: Data(request.body.readableBytesView))
+            return try request.withBodyData { try JSONDecoder.shared.decode(T.self, from: $0) }
         } catch let error as DecodingError {
             throw APIError.invalidRequest("Invalid request body: \(SeedSettings.describe(error))", code: "invalid_request_body")
         } catch {
@@ -155,10 +175,23 @@ struct ProxyEndpoints: Sendable {
         translationError: (TranslationError) -> APIError = { APIError.invalidRequest($0.message, code: "invalid_messages", param: $0.param) },
         writer: ResponseWriter
     ) async throws {
-        let profile = try resolve(body.model, status: modelNotFound)
         let settings = runtime.settings
         var body = body
         if settings.fetchImageURLs { body = try await ImageFetcher(http: runtime.upstream.http).resolve(body) }
+        let plan = try plan(
+            body, stream: stream, encoder: encoder, session: session, modelNotFound: modelNotFound, translationError: translationError
+        )
+        try await runtime.chatProxy.run(plan, writer: writer)
+    }
+
+    /// Resolves, translates and encodes: the translated request and its encoding are gone
+    /// when this returns, so a streaming answer holds one copy of a big body (the plan's), not four.
+    private func plan(
+        _ body: ChatCompletionRequest, stream: Bool, encoder: any AnswerEncoder, session: String?,
+        modelNotFound: HTTPResponseStatus, translationError: (TranslationError) -> APIError
+    ) throws -> ChatProxy.Plan {
+        let profile = try resolve(body.model, status: modelNotFound)
+        let settings = runtime.settings
         let translation: Translation
         do {
             translation = try ChatTranslator(apiVersion: settings.apiVersion, parameterOverrides: settings.profileParameters)
@@ -166,12 +199,10 @@ struct ProxyEndpoints: Sendable {
         } catch {
             throw translationError(error)
         }
-        let encoded = try JSONEncoder.shared.encode(translation.request)
-        let plan = ChatProxy.Plan(
-            body: ByteBuffer(bytes: encoded), stream: stream, encoder: encoder,
+        return ChatProxy.Plan(
+            body: ByteBuffer(bytes: try JSONEncoder.shared.encode(translation.request)), stream: stream, encoder: encoder,
             codex: translation.codex, restoredToolIDs: translation.restoredToolIDs, session: session
         )
-        try await runtime.chatProxy.run(plan, writer: writer)
     }
 
     /// A known alias or listed profile; else 400 `model_not_found` naming close matches.

@@ -9,7 +9,7 @@ extension ProxyEndpoints {
     /// endpoint), the shared lease → attempt → failover → stream loop; only the wire format
     /// (`ResponsesEncoder`) is this API's own.
     func responses(_ request: ServerRequest, writer: ResponseWriter) async throws {
-        let body = try Self.decodeResponsesRequest(Data(request.body.readableBytesView))
+        let body = try request.withBodyData { try Self.decodeResponsesRequest($0) }
         let chat = body.chatRequest()
         try await send(
             chat, stream: body.stream,
