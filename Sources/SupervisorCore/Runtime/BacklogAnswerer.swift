@@ -35,7 +35,10 @@ final class BacklogAnswerer: Sendable {
     private let fd: CInt
     private let backlog: Int32
 
-    init(listener: ListenerID, fd: CInt, backlog: Int32, notice: BacklogNotice, maxBodySize: Int, logger: Logger) throws {
+    init(
+        listener: ListenerID, fd: CInt, backlog: Int32, notice: BacklogNotice, maxBodySize: Int, limits: ConnectionLimits,
+        logger: Logger
+    ) throws {
         let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
         guard copy >= 0 else { throw DupFailed(description: "dup of the listener: \(String(cString: strerror(errno)))") }
         self.listener = listener
@@ -43,7 +46,10 @@ final class BacklogAnswerer: Sendable {
         self.backlog = backlog
         responder = BacklogResponder(notice: notice)
         server = HTTPServer(
-            configuration: .init(target: .inherited(fd: copy), maxBodySize: maxBodySize, shutdownTimeout: .seconds(2)),
+            configuration: .init(
+                target: .inherited(fd: copy), maxBodySize: maxBodySize, shutdownTimeout: .seconds(2), backlog: backlog,
+                limits: limits
+            ),
             responder: responder,
             logger: logger
         )

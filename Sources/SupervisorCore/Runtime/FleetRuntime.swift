@@ -170,11 +170,12 @@ actor FleetRuntime {
             return
         }
         guard let listener = listeners[notice.listener] else { return }
-        let maxBodySize = reconciler.slots[notice.tenant]?.desired.maxBodySize ?? TenantDefaults.maxBodySize
+        let tenant = reconciler.slots[notice.tenant]?.desired
         do {
             let answerer = try BacklogAnswerer(
                 listener: notice.listener, fd: listener.fd, backlog: listener.backlog, notice: notice,
-                maxBodySize: maxBodySize, logger: logger
+                maxBodySize: tenant?.maxBodySize ?? TenantDefaults.maxBodySize, limits: tenant?.limits ?? .publicListener,
+                logger: logger
             )
             answerers[notice.listener] = answerer
             launch { await answerer.run() }
