@@ -15,17 +15,8 @@ import Testing
     @Test func repeatedCrashesBackOffDoublingAndAStableRunStartsOverAtOnce() throws {
         var fleet = FleetDriver(config)
         fleet.startRunning(config)
-        var delays: [Duration] = []
-        for _ in 0..<4 {
-            fleet.answerHeartbeats(of: "alpha")
-            fleet.run(for: .seconds(3))
-            let id = try #require(fleet.current("alpha")?.id)
-            fleet.send(.exited(id, .code(1)))
-            let until = fleet.slot("alpha")?.backoffUntil
-            delays.append(until.map { $0 - fleet.now } ?? .zero)
-            if let until { fleet.now = until }
-            fleet.send(.tick)
-        }
+        // Each worker answers and runs 3 s: healthy, but not the 10 s that reset the back-off.
+        let delays = try fleet.crashRepeatedly("alpha", times: 4, upFor: .seconds(3))
         #expect(delays[0] == .zero)
         #expect(delays[1] >= .milliseconds(1600) && delays[1] <= .milliseconds(2400), "\(delays)")
         #expect(delays[2] >= .milliseconds(3200) && delays[2] <= .milliseconds(4800), "\(delays)")

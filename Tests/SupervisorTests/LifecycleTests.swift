@@ -87,15 +87,7 @@ import Testing
         )
         var fleet = FleetDriver(config)
         fleet.startRunning(config)
-        var delays: [Duration] = []
-        for _ in 0..<5 {
-            let id = try #require(fleet.current("alpha")?.id)
-            fleet.send(.exited(id, .code(1)))
-            let until = fleet.slot("alpha")?.backoffUntil
-            delays.append(until.map { $0 - fleet.now } ?? .zero)
-            if let until { fleet.now = until }
-            fleet.send(.tick)
-        }
+        let delays = try fleet.crashRepeatedly("alpha", times: 5)
         #expect(delays[0] == .zero, "the first crash after a healthy run restarts at once")
         #expect(delays[1] >= .milliseconds(800) && delays[1] <= .milliseconds(1200))
         #expect(delays[2] >= .milliseconds(1600) && delays[2] <= .milliseconds(2400))
