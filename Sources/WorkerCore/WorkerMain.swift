@@ -27,6 +27,12 @@ struct WorkerMain {
         return 3
     }
 
+    /// A supervised start that waits for `POST /resume` before accepting.
+    var startPaused: Bool {
+        if case .supervised(let start) = source { return start.startPaused }
+        return false
+    }
+
     func run() async throws {
         let runtime = WorkerRuntime(source: source, settings: settings, logger: logger)
         if case .supervised(let start) = source, !start.tokenStates.isEmpty {
@@ -58,24 +64,33 @@ struct WorkerMain {
             responder: ProxyResponder(runtime: runtime, isDraining: { serving.withLock { $0?.isDraining ?? false } }),
             logger: logger
         )
+        // Started paused (the supervisor answers the listener meanwhile): the public server
+        // takes no connection before the control socket's `POST /resume`.
+        let gate = StartGate(open: !startPaused)
         serving.withLock { $0 = server }
         let group = Mutex<ServiceGroup?>(nil)
         let triggerShutdown: @Sendable () -> Void = {
+            gate.open()
             server.beginShutdown()
             if let g = group.withLock({ $0 }) {
                 Task { await g.triggerGracefulShutdown() }
             }
         }
         let logger = self.logger
-        let publicServer = ServerService(server: server) { address in
+        let publicServer = ServerService(server: server, gate: gate) { address in
+            // NIO re-listens an inherited socket with a backlog of 128, which would shrink the
+            // supervisor's queue for the connections that wait while a worker restarts.
+            if case .inherited(let fd) = target { _ = listen(fd, server.configuration.backlog) }
             let shown = address.map { Self.describe($0) } ?? target.description
             logger.info("Server starting on \(shown)")
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: runtime.prober),
-            .init(service: runtime.licenses),
-            .init(service: runtime.profileRefresher),
-            .init(service: ReloadOnHangup(runtime: runtime)),
+            // Named: without a name ServiceLifecycle describes each service by reflection,
+            // which cost a few ms of start-up (first-time protocol-conformance scans).
+            .init(service: runtime.prober, serviceName: "prober"),
+            .init(service: runtime.licenses, serviceName: "licenses"),
+            .init(service: runtime.profileRefresher, serviceName: "profiles"),
+            .init(service: ReloadOnHangup(runtime: runtime), serviceName: "sighup"),
         ]
         if let controlSocket {
             let path = ConfigPaths.absolute(controlSocket)
@@ -93,21 +108,25 @@ struct WorkerMain {
                     isDraining: { server.isDraining },
                     drain: triggerShutdown,
                     pause: { await server.pauseAccepting() },
-                    resume: { await server.resumeAccepting() },
+                    resume: {
+                        gate.open()
+                        await server.resumeAccepting()
+                    },
                     listen: { server.localAddress.map { Self.describe($0) } ?? target.description }
                 ),
                 logger: logger
             )
-            services.append(.init(service: ServerService(server: control) { _ in
+            let controlServer = ServerService(server: control) { _ in
                 logger.info("Control socket listening on \(path)")
-            }))
+            }
+            services.append(.init(service: controlServer, serviceName: "control-socket"))
         }
         if exitWhenStdinCloses {
-            services.append(.init(service: ParentWatch(logger: logger, shutdown: triggerShutdown)))
+            services.append(.init(service: ParentWatch(logger: logger, shutdown: triggerShutdown), serviceName: "parent-watch"))
         }
         // The public server drains first on shutdown (services stop in reverse order), while the
         // control socket keeps answering the supervisor.
-        services.append(.init(service: publicServer, successTerminationBehavior: .gracefullyShutdownGroup))
+        services.append(.init(service: publicServer, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "public-server"))
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         let serviceGroup = ServiceGroup(configuration: configuration)
@@ -144,12 +163,55 @@ struct WorkerMain {
     }
 }
 
-/// An `HTTPServer` as a service, reporting its bound address once.
+/// An `HTTPServer` as a service, reporting its bound address once. With a `gate`, it starts
+/// serving once the gate opens (or the group shuts down).
 struct ServerService: Service {
     let server: HTTPServer
+    var gate: StartGate?
     let onBound: @Sendable (SocketAddress?) -> Void
 
+    init(server: HTTPServer, gate: StartGate? = nil, onBound: @escaping @Sendable (SocketAddress?) -> Void) {
+        self.server = server
+        self.gate = gate
+        self.onBound = onBound
+    }
+
     func run() async throws {
+        if let gate {
+            await withGracefulShutdownHandler {
+                await gate.wait()
+            } onGracefulShutdown: {
+                gate.open()
+            }
+        }
         try await server.run(onBound: onBound)
+    }
+}
+
+/// Opens once; `wait()` returns when it is open.
+final class StartGate: Sendable {
+    private let state: Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>
+
+    init(open: Bool) {
+        state = Mutex((open, []))
+    }
+
+    func open() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let isOpen = state.withLock { s -> Bool in
+                if !s.open { s.waiters.append(continuation) }
+                return s.open
+            }
+            if isOpen { continuation.resume() }
+        }
     }
 }

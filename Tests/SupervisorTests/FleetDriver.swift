@@ -97,6 +97,34 @@ struct FleetDriver {
         return all
     }
 
+    /// Crashes `tenant`'s worker twice: the first crash after a healthy run restarts at once,
+    /// the restarted worker crashes before it answers, so the slot backs off.
+    @discardableResult
+    mutating func crashIntoBackoff(_ tenant: String, _ exit: WorkerExit = .code(1)) throws -> [FleetAction] {
+        var all = send(.exited(try #require(current(tenant)?.id), exit))
+        all += send(.exited(try #require(current(tenant)?.id), exit))
+        return all
+    }
+
+    /// Crashes `tenant`'s worker `count` times, each after `upFor` of answered heartbeats (or at
+    /// once, before it answers); returns the back-off each crash got (zero: restarted at once),
+    /// letting each pass.
+    mutating func crashRepeatedly(_ tenant: String, times count: Int, upFor: Duration? = nil) throws -> [Duration] {
+        var delays: [Duration] = []
+        for _ in 0..<count {
+            if let upFor {
+                answerHeartbeats(of: tenant)
+                run(for: upFor)
+            }
+            send(.exited(try #require(current(tenant)?.id), .code(1)))
+            let until = slot(tenant)?.backoffUntil
+            delays.append(until.map { $0 - now } ?? .zero)
+            if let until { now = until }
+            send(.tick)
+        }
+        return delays
+    }
+
     /// Starts the fleet and brings every tenant to running.
     @discardableResult
     mutating func startRunning(_ config: FleetConfig) -> [FleetAction] {

@@ -61,10 +61,10 @@ import Testing
     @Test func aCrashedTenantShowsItsLastExitDatedOnTheWallClock() throws {
         var fleet = FleetDriver(config)
         fleet.startRunning(config)
-        fleet.send(.exited(try #require(fleet.current("alpha")?.id), .signal("SIGKILL")))
+        try fleet.crashIntoBackoff("alpha", .signal("SIGKILL"))
         fleet.advance(.milliseconds(100))
         let alpha = try #require(fleet.health().tenants["alpha"])
-        #expect(alpha.state == .backoff && alpha.pid == nil && alpha.restarts == 1)
+        #expect(alpha.state == .backoff && alpha.pid == nil && alpha.restarts == 2)
         #expect(alpha.lastExit?.signal == "SIGKILL" && alpha.lastExit?.code == nil)
         let at = try #require(alpha.lastExit?.at)
         #expect(abs(at.timeIntervalSince1970 - (1_700_000_000 - 0.1)) < 0.001)

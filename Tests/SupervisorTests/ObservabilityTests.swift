@@ -18,17 +18,23 @@ import Testing
         #expect(events[0].details == ["alpha": "started", "beta": "started"])
     }
 
-    @Test func aCrashIsAnUnexpectedExitThenABackoffThenAStart() throws {
+    @Test func aCrashIsAnUnexpectedExitThenARestartAndARepeatedOneABackoff() throws {
         var fleet = FleetDriver(config)
         fleet.startRunning(config)
         let id = try #require(fleet.current("alpha")?.id)
+        // The first crash after a healthy run restarts at once.
         let crash = fleet.send(.exited(id, .signal("SIGKILL"))).history
-        #expect(crash.map(\.kind) == [.exited, .backoff])
+        #expect(crash.map(\.kind) == [.exited, .started])
         #expect(crash[0].details["signal"] == "SIGKILL")
         #expect(crash[0].details["expected"] == "false")
         #expect(crash[0].message.contains("crashed"))
-        let restart = fleet.run(for: .seconds(2)).history
-        #expect(restart.map(\.kind) == [.started, .running])
+        #expect(fleet.answerHeartbeats(of: "alpha").history.map(\.kind) == [.running])
+        // Another one soon after backs off first.
+        let again = try #require(fleet.current("alpha")?.id)
+        #expect(fleet.send(.exited(again, .signal("SIGKILL"))).history.map(\.kind) == [.exited, .backoff])
+        var restart = fleet.run(for: .seconds(2)).history.map(\.kind)
+        restart += fleet.answerHeartbeats(of: "alpha").history.map(\.kind)
+        #expect(restart == [.started, .running])
     }
 
     @Test func aHungWorkerIsRecordedAsHungNotAsAPlainKill() throws {

@@ -150,7 +150,7 @@ import Testing
     @Test func aChangedTenantThatIsDownStartsAtOnceWithoutWaitingForItsBackoff() throws {
         var fleet = FleetDriver(config)
         fleet.startRunning(config)
-        fleet.send(.exited(try #require(fleet.current("alpha")?.id), .code(1)))
+        try fleet.crashIntoBackoff("alpha")
         #expect(fleet.state("alpha") == .backoff)
         var changed = config
         changed.tenants[0].strategy = .leastBusy

@@ -138,8 +138,7 @@ import Testing
         fleet.advance(.seconds(1))
         fleet.send(.heartbeat(old.id, report))
         // A crash: the restarted worker inherits the states.
-        fleet.send(.exited(old.id, .signal("SIGKILL")))
-        let restart = try #require(fleet.run(for: .milliseconds(400)).spawns.first)
+        let restart = try #require(fleet.send(.exited(old.id, .signal("SIGKILL"))).spawns.first)
         #expect(restart.start.tokenStates == [
             CarriedTokenState(name: "primary", state: .coolingDown, until: until, consecutiveFailures: 3, lastError: "500 upstream"),
             CarriedTokenState(name: "backup", state: .healthy, until: nil, consecutiveFailures: 0, lastError: nil),

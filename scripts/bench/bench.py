@@ -36,6 +36,7 @@ FULL = dict(
     s2_requests=24, s2_concurrency=4, s2_tap_requests=10,
     s3_duration=8, s3_concurrency=4,
     s4_kills=10, s4_rate=100, s4_window=5.0, s4_kill_at=1.5, s4_stable_wait=11.5,
+    s4_loop_duration=30.0, s4_loop_every=3.0, s4_loop_rate=100,
     s5_reloads=3, s5_rate=100, s5_every=5.0,
     s6_streams=500, s6_rounds=3, s6_chunks=8, s6_delay_ms=1000,
     s7_tenants=30, s7_idle=30, s7_health_duration=5,
@@ -45,6 +46,7 @@ QUICK = dict(
     s2_requests=6, s2_concurrency=2, s2_tap_requests=2,
     s3_duration=2, s3_concurrency=4,
     s4_kills=2, s4_rate=50, s4_window=3.0, s4_kill_at=1.0, s4_stable_wait=0,
+    s4_loop_duration=10.0, s4_loop_every=3.0, s4_loop_rate=50,
     s5_reloads=1, s5_rate=50, s5_every=3.0,
     s6_streams=100, s6_rounds=1, s6_chunks=4, s6_delay_ms=500,
     s7_tenants=10, s7_idle=5, s7_health_duration=2,
@@ -703,8 +705,8 @@ class Bench:
         port = self.tenants[name][0]
         self.emit("### 4. Crash restart (SIGKILL of a tenant's worker under steady load)")
         self.emit()
-        wait_text = (f"each kill once the worker has been up {p['s4_stable_wait']} s (so its restart back-off is "
-                     "back at `initial_backoff: 250ms`)") if p["s4_stable_wait"] else "no wait for the back-off to reset"
+        wait_text = (f"each kill once the worker has been up {p['s4_stable_wait']} s (so it is the first crash after a "
+                     "healthy run: restarted at once)") if p["s4_stable_wait"] else "no wait for the back-off to reset"
         self.emit(f"{p['s4_kills']} kills; around each, {p['s4_rate']} req/s open-loop for {p['s4_window']} s, every request "
                   f"on a new connection, SIGKILL at +{p['s4_kill_at']} s; {wait_text}. Times in ms.")
         self.emit()
@@ -776,7 +778,79 @@ class Bench:
         total_ok = sum(r["ok"] for r in rows)
         self.emit(f"All windows together: {total_ok}/{total_sent} requests answered 200.")
         self.emit()
-        return rows
+        return dict(kills=rows, loop=self.scenario4_loop())
+
+    def scenario4_loop(self):
+        """The crash loop of issue 11: the worker SIGKILLed every few seconds (whenever there is
+        one), open-loop load on new connections; the back-off grows, and past `backlog_grace`
+        the supervisor answers 503 with Retry-After instead of holding the connections."""
+        p = self.p
+        name = "bench-a"
+        port = self.tenants[name][0]
+        every, duration, rate = p["s4_loop_every"], p["s4_loop_duration"], p["s4_loop_rate"]
+        self.emit(f"#### 4b. Crash loop: SIGKILL every {every:g} s for {duration:g} s")
+        self.emit()
+        self.emit(f"{rate} req/s open-loop on {name}, every request on a new connection, 10 s client timeout; the worker "
+                  f"is SIGKILLed every {every:g} s whenever one is there (during a back-off there is none). Restart "
+                  "policy as above (`initial_backoff: 250ms`, `max_backoff: 30s`), `backlog_grace: 1s` (the default). "
+                  "*Wait* is from the start of a request (connect included) to the end of its answer.")
+        self.emit()
+        wb = self.write_json("s4-worker.json", openai_body("hi"))
+        records_path = os.path.join(self.work, "s4-loop-records.jsonl")
+        lg = subprocess.Popen(
+            [self.tool("jbai-loadgen"), "steady", "--url", f"http://127.0.0.1:{port}/v1/chat/completions",
+             "--body-file", wb, "--header", f"Authorization: Bearer {KEY}", "--rate", str(rate),
+             "--duration", str(duration), "--timeout", "10", "--records-file", records_path],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        t0 = time.time()
+        kills, skipped = 0, 0
+        while True:
+            next_kill = t0 + (kills + skipped + 1) * every
+            if next_kill > t0 + duration - 0.5:
+                break
+            time.sleep(max(0.0, next_kill - time.time()))
+            pid = self.tenant_info(name).get("pid")
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                kills += 1
+            else:
+                skipped += 1
+        lg.communicate(timeout=120)
+        with open(records_path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        by = {}
+        for r in records:
+            by[r["outcome"]] = by.get(r["outcome"], 0) + 1
+        waits = sorted(r["latency_us"] / 1000 for r in records)
+
+        def waits_of(outcome):
+            return [r["latency_us"] / 1000 for r in records if r["outcome"] == outcome]
+
+        def fmt(v):
+            return f"{v:.0f}" if v is not None else "–"
+
+        cut = sum(v for k, v in by.items() if k in ("reset", "closed"))
+        other = {k: v for k, v in by.items() if k not in ("ok", "http_503", "timeout", "refused", "reset", "closed")}
+        p99 = waits[min(len(waits) - 1, int(len(waits) * 0.99))] if waits else None
+        self.emit_table_header(["kills", "requests", "200", "503 (by the supervisor)", "timeouts (10 s)", "refused",
+                                "cut in flight (reset/closed)", "other", "max wait (ms)", "p99 wait (ms)",
+                                "max wait of a 503 (ms)", "max wait of a 200 (ms)"])
+        self.emit_row([f"{kills} ({skipped} ticks found none)", len(records), by.get("ok", 0), by.get("http_503", 0),
+                       by.get("timeout", 0), by.get("refused", 0), cut,
+                       ", ".join(f"{k} {v}" for k, v in other.items()) or "0",
+                       fmt(waits[-1] if waits else None), fmt(p99),
+                       fmt(max(waits_of("http_503"), default=None)), fmt(max(waits_of("ok"), default=None))])
+        self.emit()
+        # Let the tenant recover (its back-off may be long now) and stay up long enough for the
+        # back-off to reset, so the next scenario starts from a healthy tenant.
+        end = time.time() + 90
+        while time.time() < end:
+            info = self.tenant_info(name)
+            if info.get("state") == "running" and (info.get("uptime_s") or 0) >= 11:
+                break
+            time.sleep(0.2)
+        return dict(kills=kills, skipped=skipped, counts=by, max_wait_ms=waits[-1] if waits else None, p99_ms=p99,
+                    max_503_ms=max(waits_of("http_503"), default=None), max_ok_ms=max(waits_of("ok"), default=None))
 
     def scenario5(self, sim_port):
         p = self.p

@@ -21,6 +21,11 @@ Causes:
     ``shutdown_timeout`` (5 s; one request may take max_attempts x request_timeout = 20 s) on a
     worker that a reload replaced, cut when that worker's drain ran out. A request that only
     *arrived* while the worker was down must succeed: the supervisor keeps the listening socket.
+``no_worker_serving``
+    503 from the supervisor itself ("has no worker serving right now"): the tenant's worker
+    had been SIGKILLed or SIGSTOPped and no replacement served yet for longer than
+    ``backlog_grace``, so the supervisor answered the waiting connection instead of leaving it
+    in the backlog (a repeated crash backs off up to ``max_backoff``).
 ``unexplained``
     Anything else — a bug to report.
 """
@@ -43,7 +48,7 @@ SHUTDOWN_TIMEOUT = 5.0
 #: Slack on our own observation of a fault's end (the fault list is polled every 0.2 s).
 OBSERVE_SLACK = 0.5
 
-CAUSES = ["client_disconnect", "no_usable_jwt", "worker_killed_in_flight", "unexplained"]
+CAUSES = ["client_disconnect", "no_usable_jwt", "worker_killed_in_flight", "no_worker_serving", "unexplained"]
 
 
 @dataclass
@@ -141,6 +146,16 @@ class Classifier:
                 return f
         return None
 
+    def worker_down_during(self, r: Request) -> Fault | None:
+        """A SIGKILL/SIGSTOP of the request's tenant after which no replacement ran yet when the
+        request started (``end`` is when one was running again)."""
+        for f in self.faults:
+            if f.tenant == r.tenant and f.kind in WORKER_KINDS and f.start <= r.end:
+                end = f.end if f.end is not None else self.end_of_run
+                if r.start <= end + OBSERVE_SLACK:
+                    return f
+        return None
+
     def drain_deadline_cut(self, r: Request) -> tuple[Fault, Fault] | None:
         """A request on a worker that a reload replaced, still running when the old worker's
         drain ran out (shutdown_timeout) because upstream hangs had stretched it past that: the
@@ -218,6 +233,12 @@ class Classifier:
             return Verdict("unexplained", "error event in the stream")
         if r.outcome == "http_error":
             body = r.error
+            if r.status == 503 and "has no worker serving right now" in body:
+                f = self.worker_down_during(r)
+                if f is not None:
+                    return Verdict("no_worker_serving", f"{f.kind} of pid {f.detail.get('pid')} at {f.start:.3f} (fault#{f.id}), "
+                                   f"replacement running at {f.end if f.end is not None else '?'}")
+                return Verdict("unexplained", "the supervisor answered 503 (no worker serving) with no worker kill/stop around it")
             exhausted = (r.status == 503 and "no available JWT tokens" in body) or (
                 r.status in (502, 504) and "Upstream failed after" in body
             )

@@ -132,6 +132,10 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     /// `fetch_image_urls`: the worker may download `https://` images a client names (off by
     /// default: a gateway that fetches URLs for clients is a server-side request forgery risk).
     public var fetchImageURLs: Bool
+    /// `backlog_grace`: how long the supervisor lets connections wait in the listener's backlog
+    /// while the tenant has no serving worker; after that it answers them itself with 503 and
+    /// `Retry-After` until a worker serves again. Read by the supervisor only.
+    public var backlogGrace: Duration = TenantDefaults.backlogGrace
     /// `header_timeout`, `idle_timeout`, `body_timeout`, `max_connections`, `max_header_size`:
     /// what the tenant's port tolerates from a client.
     public var limits: ConnectionLimits
@@ -203,6 +207,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case shutdownTimeout = "shutdownTimeoutMs"
         case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs, limits, maxConcurrentRequests
         case deployment, logFormat
+        case backlogGrace = "backlogGraceMs"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -229,6 +234,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         outboundProxy = try c.decodeIfPresent(String.self, forKey: .outboundProxy)
         stateDir = try c.decodeIfPresent(String.self, forKey: .stateDir)
         fetchImageURLs = try c.decodeIfPresent(Bool.self, forKey: .fetchImageURLs) ?? false
+        if c.contains(.backlogGrace) { backlogGrace = try c.decodeMilliseconds(forKey: .backlogGrace) }
         limits = try c.decodeIfPresent(ConnectionLimits.self, forKey: .limits) ?? .publicListener
         maxConcurrentRequests = try c.decodeIfPresent(Int.self, forKey: .maxConcurrentRequests)
             ?? TenantDefaults.maxConcurrentRequests
@@ -259,6 +265,7 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encodeIfPresent(outboundProxy, forKey: .outboundProxy)
         try c.encodeIfPresent(stateDir, forKey: .stateDir)
         try c.encode(fetchImageURLs, forKey: .fetchImageURLs)
+        try c.encodeMilliseconds(backlogGrace, forKey: .backlogGrace)
         try c.encode(limits, forKey: .limits)
         try c.encode(maxConcurrentRequests, forKey: .maxConcurrentRequests)
         try c.encode(deployment, forKey: .deployment)
@@ -283,6 +290,7 @@ public enum TenantDefaults {
     public static let maxBodySize = 10 << 20
     public static let keepaliveInterval = Duration.seconds(15)
     public static let accountURL = "https://oauth.account.jetbrains.com"
+    public static let backlogGrace = Duration.seconds(1)
     /// Each request in flight holds an upstream stream and, while it is decoded, about two and
     /// a half times its body: 256 keeps a worker of 10 MiB bodies under ~6.5 GiB in the worst
     /// case and is far above what a few JetBrains licences can serve at once.

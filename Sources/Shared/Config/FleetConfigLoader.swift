@@ -95,7 +95,7 @@ enum FleetKeys {
         "upstream", "api_version", "strategy", "health_check_interval", "max_attempts",
         "connect_timeout", "request_timeout", "max_body_size", "models", "grazie_agent",
         "keepalive_interval", "account_url", "outbound_proxy", "fetch_image_urls", "max_concurrent_requests",
-        "log_format",
+        "log_format", "backlog_grace",
     ] + connectionLimits
     static let tenant = ["listen", "api_keys", "api_keys_file", "tokens"] + tenantSettings + deployment
     /// Tenant keys only `render kubernetes` reads.

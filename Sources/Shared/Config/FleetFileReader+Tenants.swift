@@ -20,6 +20,7 @@ extension FleetFileReader {
         if let v = f["keepalive_interval"].flatMap({ duration($0, positive: true, minimum: Self.minimumKeepaliveInterval) }) { s.keepaliveInterval = v }
         if let v = f["account_url"].flatMap({ url($0) }) { s.accountURL = v }
         if let v = f["fetch_image_urls"].flatMap({ bool($0) }) { s.fetchImageURLs = v }
+        if let v = f["backlog_grace"].flatMap({ duration($0) }) { s.backlogGrace = v }
         if let v = f["max_concurrent_requests"].flatMap({ int($0, minimum: 1) }) { s.maxConcurrentRequests = v }
         applyLimits(f, to: &s.limits)
         if let v = f["log_format"].flatMap({ choice($0, LogFormat.self, what: "log_format") }) { s.logFormat = v }
@@ -242,6 +243,7 @@ extension FleetFileReader {
             limits: settings.limits, maxConcurrentRequests: settings.maxConcurrentRequests)
         tenant.deployment = deployment
         tenant.logFormat = settings.logFormat
+        tenant.backlogGrace = settings.backlogGrace
         return (tenant, listenAddress)
     }
 

@@ -22,6 +22,7 @@ struct FleetTenantSettings {
     var accountURL = TenantDefaults.accountURL
     var outboundProxy: String?
     var fetchImageURLs = false
+    var backlogGrace = TenantDefaults.backlogGrace
     var limits = ConnectionLimits.publicListener
     var maxConcurrentRequests = TenantDefaults.maxConcurrentRequests
     var logFormat = LogFormat.text

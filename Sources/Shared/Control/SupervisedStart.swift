@@ -5,10 +5,27 @@ import Foundation
 public struct SupervisedStart: Codable, Sendable, Equatable {
     public var tenant: TenantConfig
     public var tokenStates: [CarriedTokenState]
+    /// Start without taking connections from the listener until the control socket's
+    /// `POST /resume`: the supervisor is answering the listener itself meanwhile, and only one
+    /// process accepts at a time.
+    public var startPaused: Bool
 
-    public init(tenant: TenantConfig, tokenStates: [CarriedTokenState] = []) {
+    public init(tenant: TenantConfig, tokenStates: [CarriedTokenState] = [], startPaused: Bool = false) {
         self.tenant = tenant
         self.tokenStates = tokenStates
+        self.startPaused = startPaused
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case tenant, tokenStates, startPaused
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        tenant = try c.decode(TenantConfig.self, forKey: .tenant)
+        tokenStates = try c.decode([CarriedTokenState].self, forKey: .tokenStates)
+        // Added later: a settings line without it starts accepting at once.
+        startPaused = try c.decodeIfPresent(Bool.self, forKey: .startPaused) ?? false
     }
 }
 

@@ -11,6 +11,7 @@ final class ListenerSocket: Sendable {
     let fd: CInt
     /// The address actually bound (the OS's port when 0 was asked for).
     let bound: ListenAddress
+    let backlog: Int32
 
     struct BindError: Error, CustomStringConvertible {
         var description: String
@@ -59,6 +60,7 @@ final class ListenerSocket: Sendable {
             throw BindError(description: "listen() on \(address): \(reason)")
         }
         self.fd = fd
+        self.backlog = backlog
         self.bound = ListenAddress(host: address.host, port: Self.localPort(fd) ?? address.port)
     }
 

@@ -20,6 +20,12 @@ enum FleetAction: Sendable, Equatable {
     /// SIGKILL to the worker's process group.
     case kill(WorkerID)
     case closeListener(ListenerID)
+    /// Accept on the tenant's listener and answer every request with 503 and `Retry-After`
+    /// (no worker serves it); a later one with the same listener updates the notice.
+    case answerBacklog(BacklogNotice)
+    /// Stop accepting on the listener; then, if given, `POST /resume` that worker (it started
+    /// paused), so only one process accepts at a time.
+    case stopAnswering(ListenerID, handOverTo: WorkerID?)
     /// The tenant is gone from the fleet: close its log.
     case closeLog(tenant: String)
     /// A line for the supervisor's log (and the tenant's, when it names one).

@@ -73,6 +73,7 @@ extension FleetReconciler {
         }
         for tenant in plan.unchanged {
             guard var slot = slots[tenant.name] else { continue }
+            slot.desired = tenant
             if slot.removing {
                 slot.removing = false
                 slot.wanted = true

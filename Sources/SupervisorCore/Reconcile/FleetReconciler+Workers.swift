@@ -19,7 +19,7 @@ extension FleetReconciler {
             slot.current = nil
             record(.error, id.tenant, "cannot start worker: \(reason)")
             slot.detail = "cannot start worker: \(reason)"
-            crashed(&slot, .code(127), now: now)
+            crashed(&slot, .code(127), healthyRun: false, now: now)
         } else if slot.pending?.id == id {
             slot.pending = nil
             record(.error, id.tenant, "cannot start replacement worker: \(reason)")
@@ -65,7 +65,7 @@ extension FleetReconciler {
             slot.pending = nil
             slot.restarts += 1
         } else {
-            crashed(&slot, exit, now: now)
+            crashed(&slot, exit, healthyRun: current.answeredAt != nil, now: now)
         }
     }
 
@@ -126,12 +126,13 @@ extension FleetReconciler {
         }
     }
 
-    /// The serving worker died: restart after a back-off, or give up (FATAL).
-    mutating func crashed(_ slot: inout Slot, _ exit: WorkerExit, now: ContinuousClock.Instant) {
+    /// The serving worker died: restart (at once after a healthy run, else after a back-off),
+    /// or give up (FATAL).
+    mutating func crashed(_ slot: inout Slot, _ exit: WorkerExit, healthyRun: Bool, now: ContinuousClock.Instant) {
         slot.lastExit = LastExit(exit: exit, at: now)
         slot.restarts += 1
         let policy = settings.restart
-        switch slot.crashes.recordCrash(at: now, policy: policy, random: &random) {
+        switch slot.crashes.recordCrash(at: now, policy: policy, healthyRun: healthyRun, random: &random) {
         case .fatal(let crashes):
             slot.fatal = true
             let detail = "crashed \(crashes) times within \(formatDuration(policy.window)); last: \(exit). "
@@ -141,16 +142,20 @@ extension FleetReconciler {
             history(.fatal, slot.name, "FATAL: \(detail)", ["crashes": String(crashes)])
         case .restart(let delay):
             guard slot.isActive(shuttingDown: isShuttingDown) else { return }
-            slot.backoffUntil = now + delay
-            record(.warning, slot.name, "restarting in \(Self.seconds(delay, digits: 2))s")
-            history(.backoff, slot.name, "restarting in \(Self.seconds(delay, digits: 2))s", ["delay_s": Self.seconds(delay, digits: 3)])
+            if delay == .zero {
+                record(.warning, slot.name, "restarting now (first crash after a healthy run)")
+            } else {
+                slot.backoffUntil = now + delay
+                record(.warning, slot.name, "restarting in \(Self.seconds(delay, digits: 2))s")
+                history(.backoff, slot.name, "restarting in \(Self.seconds(delay, digits: 2))s", ["delay_s": Self.seconds(delay, digits: 3)])
+            }
         }
     }
 
     /// A replacement died before it answered: the current worker takes connections again, and
     /// the replacement is tried again after a back-off.
     mutating func replacementFailed(_ slot: inout Slot, now: ContinuousClock.Instant) {
-        if let current = slot.current {
+        if let current = slot.current, !current.awaitingHandOver {
             slot.current?.pause = .accepting
             if current.pause != .accepting { emit(.resume(current.id)) }
         }

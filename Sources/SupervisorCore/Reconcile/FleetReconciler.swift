@@ -127,6 +127,7 @@ struct FleetReconciler: Sendable {
             } else {
                 standDown(&slot, now: now)
             }
+            answerBacklog(&slot, now: now)
             sendHeartbeats(&slot, now: now)
             slots[name] = slot
         }
@@ -292,18 +293,96 @@ struct FleetReconciler: Sendable {
 
     // MARK: - Acting on workers
 
-    /// Starts a worker for the slot's desired settings on its current listener.
+    /// Starts a worker for the slot's desired settings on its current listener. While the
+    /// supervisor answers that listener itself, the worker starts paused and takes over once
+    /// it answers (only one process accepts at a time).
     mutating func spawn(_ slot: inout Slot, now: ContinuousClock.Instant) -> Worker {
         generations += 1
         let id = WorkerID(tenant: slot.name, generation: generations)
         var settings = slot.desired
         settings.listen = slot.bound
+        let paused = slot.answering?.listener == slot.listener
         emit(.spawn(SpawnOrder(
             worker: id, listener: slot.listener,
             controlSocket: "\(self.settings.runDir)/\(slot.name).\(generations).sock",
-            start: SupervisedStart(tenant: settings, tokenStates: TokenCarryOver.states(from: slot.lastHealth, into: slot.desired))
+            start: SupervisedStart(
+                tenant: settings, tokenStates: TokenCarryOver.states(from: slot.lastHealth, into: slot.desired), startPaused: paused
+            )
         )))
-        return Worker(id: id, listener: slot.listener, revision: slot.revision, settings: slot.desired, startedAt: now)
+        var worker = Worker(id: id, listener: slot.listener, revision: slot.revision, settings: slot.desired, startedAt: now)
+        if paused {
+            worker.awaitingHandOver = true
+            worker.pause = .paused
+        }
+        return worker
+    }
+
+    // MARK: - Answering the backlog
+
+    /// While no worker serves the tenant's listener for longer than `backlog_grace` — backing
+    /// off, FATAL, stopped, or starting too long — the supervisor answers the connections
+    /// itself (503 with `Retry-After`) instead of leaving them in the backlog; the moment a
+    /// worker answers, the listener goes back to it. A tenant being removed or a supervisor
+    /// shutting down is not answered for: its listener is about to close.
+    private mutating func answerBacklog(_ slot: inout Slot, now: ContinuousClock.Instant) {
+        if let current = slot.current, current.awaitingHandOver, current.answeredAt != nil,
+           current.killReason == nil, current.drainRequestedAt == nil
+        {
+            // A worker started paused is up: the supervisor stops accepting, then resumes it.
+            slot.current?.awaitingHandOver = false
+            slot.current?.pause = .accepting
+            if let answering = slot.answering {
+                emit(.stopAnswering(answering.listener, handOverTo: current.id))
+                record(.info, slot.name, "worker pid \(current.pidText) is up: the supervisor hands the listener back to it")
+                slot.answering = nil
+            } else {
+                emit(.resume(current.id))
+            }
+        }
+        let served = slot.isServed
+        if served {
+            slot.unservedSince = nil
+        } else if slot.unservedSince == nil {
+            slot.unservedSince = now
+        }
+        var wanted: BacklogNotice?
+        if !served, !slot.removing, !isShuttingDown, openListeners.contains(slot.listener),
+           let since = slot.unservedSince, now - since >= slot.desired.backlogGrace
+        {
+            wanted = notice(for: slot)
+        }
+        guard wanted != slot.answering else { return }
+        if let old = slot.answering, old.listener != wanted?.listener {
+            emit(.stopAnswering(old.listener, handOverTo: nil))
+            if wanted == nil { record(.info, slot.name, "the supervisor stopped answering its requests") }
+        }
+        if let wanted {
+            if slot.answering == nil {
+                record(.warning, slot.name, "no worker serving for \(formatDuration(slot.desired.backlogGrace)) or more: "
+                    + "the supervisor answers its requests with 503 (\(wanted.reason.rawValue))")
+            }
+            emit(.answerBacklog(wanted))
+        }
+        slot.answering = wanted
+    }
+
+    private func notice(for slot: Slot) -> BacklogNotice {
+        let reason: BacklogNotice.Reason
+        var retryAt: ContinuousClock.Instant?
+        if slot.fatal {
+            reason = .fatal
+        } else if !slot.isActive(shuttingDown: isShuttingDown) || slot.current?.drainRequestedAt != nil {
+            reason = .stopped
+        } else if slot.current == nil, let until = slot.backoffUntil {
+            reason = .backoff
+            retryAt = until
+        } else {
+            reason = .starting
+        }
+        // Nothing scheduled: a fatal or stopped tenant says "not before the longest back-off",
+        // a starting one "in a second".
+        let fallback: Duration = reason == .starting ? .seconds(1) : settings.restart.maxBackoff
+        return BacklogNotice(tenant: slot.name, listener: slot.listener, reason: reason, retryAt: retryAt, fallback: fallback)
     }
 
     mutating func drain(_ worker: inout Worker, now: ContinuousClock.Instant) {

@@ -23,12 +23,22 @@ struct ReloadPlan: Sendable, Equatable {
                 needsListener.append(tenant)
                 continue
             }
-            if before == tenant {
+            if before.sameWorker(as: tenant) {
                 unchanged.append(tenant)
             } else {
                 changed.append(tenant)
                 if before.listen != tenant.listen { needsListener.append(tenant) }
             }
         }
+    }
+}
+
+extension TenantConfig {
+    /// Equal but for what only the supervisor reads (`backlog_grace`): such a change takes
+    /// effect without a new worker.
+    func sameWorker(as other: TenantConfig) -> Bool {
+        var other = other
+        other.backlogGrace = backlogGrace
+        return self == other
     }
 }

@@ -37,6 +37,9 @@ struct Worker: Sendable, Equatable {
     var pause = Pause.accepting
     var drainRequestedAt: ContinuousClock.Instant?
     var killReason: String?
+    /// Started paused while the supervisor answered its listener: it takes connections once
+    /// the supervisor hands the listener over (after it answers).
+    var awaitingHandOver = false
 
     enum Pause: Sendable, Equatable {
         case accepting, requested, paused
@@ -79,6 +82,10 @@ struct Slot: Sendable, Equatable {
     var detail: String?
     /// Requests and errors over the last heartbeats, for the status page's rates.
     var rate = RequestRate()
+    /// Since when no worker serves the listener (nil while one does).
+    var unservedSince: ContinuousClock.Instant?
+    /// What the supervisor answers on the listener itself, while it does.
+    var answering: BacklogNotice?
 
     init(name: String, desired: TenantConfig, listener: ListenerID, bound: ListenAddress) {
         self.name = name
@@ -91,6 +98,15 @@ struct Slot: Sendable, Equatable {
     func isActive(shuttingDown: Bool) -> Bool { wanted && !removing && !shuttingDown }
 
     var workers: [Worker] { [current, pending].compactMap { $0 } + retiring }
+
+    /// Whether a worker takes the listener's connections: the current one, answered, not
+    /// killed or draining, on the slot's listener and not waiting for the hand-over. (One
+    /// paused for a replacement counts: the replacement is starting on the same listener.)
+    var isServed: Bool {
+        guard let current else { return false }
+        return current.answeredAt != nil && current.killReason == nil && current.drainRequestedAt == nil
+            && current.listener == listener && !current.awaitingHandOver
+    }
 
     func state(shuttingDown: Bool) -> SlotState {
         if fatal { return .fatal }

@@ -31,6 +31,8 @@ actor FleetRuntime {
     private var processes: [WorkerID: WorkerProcess] = [:]
     private var workerIDs: [Int32: WorkerID] = [:]
     private var listeners: [ListenerID: ListenerSocket] = [:]
+    /// Listeners the supervisor answers itself (no worker serving them).
+    private var answerers: [ListenerID: BacklogAnswerer] = [:]
     private var logs: [String: LogSink] = [:]
     private(set) var isFinished = false
     private var initialConfig: FleetConfig?
@@ -107,7 +109,7 @@ actor FleetRuntime {
             launch { [control] in
                 // The metrics come with the heartbeat, so a scrape of the supervisor never waits on a worker.
                 async let text = try? control.workerMetrics(socket: socket, timeout: timeout)
-                let health = try? await control.workerHealth(socket: socket, timeout: timeout)
+                let health = await Self.probe(control, socket: socket, timeout: timeout)
                 let metrics = await text
                 await self.heard(id, health: health, metrics: metrics)
             }
@@ -138,7 +140,24 @@ actor FleetRuntime {
                 kill(pid, SIGKILL)
             }
         case .closeListener(let id):
+            answerers.removeValue(forKey: id)?.close()
             listeners.removeValue(forKey: id)?.closeSocket()
+        case .answerBacklog(let notice):
+            answerBacklog(notice)
+        case .stopAnswering(let listener, let worker):
+            let socket = worker.flatMap { processes[$0]?.controlSocket }
+            let handOver: @Sendable () async -> Void = { [control] in
+                guard let socket else { return }
+                // The worker just answered its control socket; one retry covers a hiccup.
+                for _ in 0..<2 {
+                    if (try? await control.setAccepting(true, socket: socket, timeout: .seconds(2))) != nil { return }
+                }
+            }
+            if let answerer = answerers[listener] {
+                answerer.pause(then: handOver)
+            } else {
+                launch(handOver)
+            }
         case .closeLog(let tenant):
             logs.removeValue(forKey: tenant)?.close()
         case .record(let record):
@@ -170,6 +189,46 @@ actor FleetRuntime {
         metrics.record(event)
         for (key, follower) in followers where EventHistory.matches(entry, tenant: follower.tenant) {
             if case .terminated = follower.continuation.yield(entry) { followers.removeValue(forKey: key) }
+        }
+    }
+
+    /// Starts answering a listener (or updates what it answers).
+    private func answerBacklog(_ notice: BacklogNotice) {
+        if let answerer = answerers[notice.listener] {
+            answerer.update(notice)
+            answerer.accept()
+            return
+        }
+        guard let listener = listeners[notice.listener] else { return }
+        let tenant = reconciler.slots[notice.tenant]?.desired
+        do {
+            let answerer = try BacklogAnswerer(
+                listener: notice.listener, fd: listener.fd, backlog: listener.backlog, notice: notice,
+                maxBodySize: tenant?.maxBodySize ?? TenantDefaults.maxBodySize, limits: tenant?.limits ?? .publicListener,
+                logger: logger
+            )
+            answerers[notice.listener] = answerer
+            launch { await answerer.run() }
+        } catch {
+            logger.error("tenant \(notice.tenant): cannot answer its listener: \(error)")
+        }
+    }
+
+    /// `GET /health` on a worker's control socket, tried again every 10 ms until `timeout`
+    /// while the socket is not there yet or refuses (a starting worker), so a new worker is
+    /// known to be up within milliseconds.
+    static func probe(_ control: UnixHTTPClient, socket: String, timeout: Duration) async -> WorkerHealth? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            let remaining = deadline - clock.now
+            guard remaining > .zero else { return nil }
+            do {
+                return try await control.workerHealth(socket: socket, timeout: remaining)
+            } catch {
+                guard deadline - clock.now > .milliseconds(10) else { return nil }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
         }
     }
 
@@ -226,7 +285,13 @@ actor FleetRuntime {
         }
         let log = log(for: id.tenant)
         let outputFD = process.outputFD
-        launch { await log.drain(outputFD) }
+        let pid = process.pid
+        launch {
+            await log.drain(outputFD)
+            // Its output closed: the worker is gone (or going), reap it now rather than at the
+            // next tick, so a crash is restarted within milliseconds.
+            await self.reapSoon(pid)
+        }
         return .spawned(id, pid: process.pid)
     }
 
@@ -254,6 +319,11 @@ actor FleetRuntime {
 
     /// Reaps exited workers and lets time pass for the reconciler.
     func tick() {
+        reap()
+        submit(.tick)
+    }
+
+    private func reap() {
         for (pid, exit) in ChildReaper.reap() {
             guard let id = workerIDs.removeValue(forKey: pid), let process = processes.removeValue(forKey: id) else { continue }
             close(process.stdinFD)
@@ -261,13 +331,24 @@ actor FleetRuntime {
             workerMetrics.removeValue(forKey: id)
             submit(.exited(id, exit))
         }
-        submit(.tick)
+    }
+
+    /// Reaps `pid` as soon as it has exited (its output pipe closing comes a moment before the
+    /// kernel makes it a zombie); after 200 ms the tick takes over.
+    private func reapSoon(_ pid: Int32) async {
+        for _ in 0..<100 {
+            reap()
+            if workerIDs[pid] == nil { return }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
     }
 
     /// Closes whatever is still open (after a cancelled run; a finished one closed it already).
     func closeEverything() {
         for follower in followers.values { follower.continuation.finish() }
         followers = [:]
+        for answerer in answerers.values { answerer.close() }
+        answerers = [:]
         for listener in listeners.values { listener.closeSocket() }
         listeners = [:]
         for process in processes.values {

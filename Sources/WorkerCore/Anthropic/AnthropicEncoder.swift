@@ -84,23 +84,12 @@ struct AnthropicEncoder: AnswerEncoder {
     /// The Anthropic error type (and status) for one of ours. No usable JWT is
     /// `overloaded_error` 529, which Claude Code and the SDKs retry with back-off.
     static func anthropicError(_ error: APIError) -> (HTTPResponseStatus, String) {
-        switch error.status.code {
-        case 400, 405, 422: return (error.status, "invalid_request_error")
-        case 401: return (error.status, "authentication_error")
-        case 403, 451: return (error.status, "permission_error")
-        case 404: return (error.status, "not_found_error")
-        case 413: return (error.status, "request_too_large")
-        case 429: return (error.status, "rate_limit_error")
-        case 503: return (HTTPResponseStatus(statusCode: 529, reasonPhrase: "Overloaded"), "overloaded_error")
-        default: return (error.status, "api_error")
-        }
+        if error.status.code == 503 { return (HTTPResponseStatus(statusCode: 529, reasonPhrase: "Overloaded"), "overloaded_error") }
+        return (error.status, APIErrorBody.anthropicType(for: error.status))
     }
 
     static func errorJSON(type: String, message: String) -> String {
-        JSONValue.object([
-            "type": .string("error"),
-            "error": .object(["type": .string(type), "message": .string(message)]),
-        ]).jsonText
+        APIErrorBody.anthropic(type: type, message: message)
     }
 
     mutating func opening() throws -> String {

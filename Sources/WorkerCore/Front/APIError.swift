@@ -10,7 +10,7 @@ struct APIError: Error, Sendable {
     var param: String?
     var headers: HTTPHeaders = [:]
 
-    var json: String { ErrorBody.json(message: message, type: type, code: code, param: param) }
+    var json: String { APIErrorBody.openAI(message: message, type: type, code: code, param: param) }
 
     static func invalidRequest(_ message: String, code: String? = nil, param: String? = nil) -> APIError {
         APIError(status: .badRequest, message: message, type: "invalid_request_error", code: code, param: param)

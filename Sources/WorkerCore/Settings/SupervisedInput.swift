@@ -6,11 +6,17 @@ import Shared
 /// exits and the pipe closes.
 enum SupervisedInput {
     static func readSettings() throws -> SupervisedStart {
+        // In blocks, not a byte per read(2): nothing follows the line but the end of the pipe.
         var line = [UInt8]()
-        var byte: UInt8 = 0
-        while read(0, &byte, 1) == 1 {
-            if byte == UInt8(ascii: "\n") { break }
-            line.append(byte)
+        var block = [UInt8](repeating: 0, count: 16 << 10)
+        reading: while true {
+            let n = block.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { break }
+            for i in 0..<n {
+                if block[i] == UInt8(ascii: "\n") { break reading }
+                line.append(block[i])
+            }
         }
         guard !line.isEmpty else { throw SettingsError(description: "--settings-from-stdin: no settings on stdin") }
         do {
