@@ -217,7 +217,7 @@ class Run:
             self.hostile = Hostile(self.clock, self.seed, urls, self.sup, self.bin_dir, self.env, self.burst)
             long_run = a.duration > 300
             hostile_task = asyncio.create_task(self.hostile.run(
-                load_start + a.duration * 0.9, first_burst=60.0 if long_run else a.duration * 0.3,
+                load_start + a.duration * 0.9, first_burst=60.0 if long_run else a.duration * 0.1,
                 burst_every=(90.0, 150.0) if long_run else (a.duration, a.duration)))
         say(f"   fleet up (supervisor pid {sup_pid}); load and faults for {a.duration:g}s ...")
         progress = asyncio.create_task(self._progress(load_start, a.duration))
