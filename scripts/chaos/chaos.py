@@ -7,15 +7,18 @@
 with 3 tenants of 3 JWTs each in a temporary directory, runs client load for DURATION seconds
 (default 300) and injects, at random intervals drawn from a seeded RNG (the seed is printed;
 ``--seed`` replays the same fault schedule): worker SIGKILL and SIGSTOP, upstream faults on
-JWTs (401, 477, 500, hang, mid-stream drop; with a count or removed after a while; sometimes on
-every JWT of a tenant at once), reloads that add or remove a JWT (SIGHUP, POST /reload or
-``ctl reload``), and client disconnects mid-stream. It keeps a timeline of every fault and
+JWTs (401, 477, 500, hang, mid-stream drop, garbage; with a count or removed after a while;
+sometimes on every JWT of a tenant at once), the simulator's wire variants, reloads that add or
+remove a JWT (SIGHUP, POST /reload or ``ctl reload``), and client disconnects mid-stream. Next
+to that, hostile clients (``hostile.py``) whose outcomes are checked against the fleet's client
+limits, counted apart from the well-formed requests. It keeps a timeline of every fault and
 request (``timeline.jsonl`` in the run directory) and prints: requests sent, succeeded and
 failed, each failure with its cause (see ``report.py``), faults by kind, orphan processes,
 the supervisor's file descriptors before and after, and RSS growth.
 
-Exit status: 0 when there is no ``unexplained`` failure, no orphan process and no fd leak;
-1 otherwise; 2 when the run could not be set up. The run directory is deleted on success
+Exit status: 0 when there is no ``unexplained`` failure, no hostile act with an unexpected
+outcome, no orphan process, no fd leak (supervisor; workers after the hostile clients are gone)
+and RSS within bounds; 1 otherwise; 2 when the run could not be set up. The run directory is deleted on success
 and kept (path printed) on failure or with ``--keep``.
 """
 
@@ -26,6 +29,7 @@ import asyncio
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -39,20 +43,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faults import RELOAD_KINDS, UPSTREAM_KINDS, WEIGHTS, WORKER_KINDS, Injector, Monitor  # noqa: E402
 from fleet import (  # noqa: E402
-    MARKER_ENV, WORKER_NAME, Clock, FleetFile, Simulator, Supervisor, TenantSpec, TokenSpec,
+    LIMITS, MARKER_ENV, WORKER_NAME, Clock, FleetFile, Simulator, Supervisor, TenantSpec, TokenSpec,
     attempt_errors, dump_json, fatal_messages, fd_kind, fd_targets, log_lines_between, rss_kib, run_processes,
     worker_exits,
 )
+from hostile import BURST_MAX, FD_HEADROOM, Hostile  # noqa: E402
 from load import Load  # noqa: E402
 from report import CAUSES, Classifier, counts, describe_request  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 TENANTS = ["alpha", "bravo", "charlie"]
 FD_SLACK = 4
+#: A worker's fds at the end may exceed the most any worker had at the start by this much
+#: (its pool of upstream connections to the simulator grows with the load it has seen).
+WORKER_FD_SLACK = 24
+#: RSS bounds (MiB) for the peak of any sample: a debug build under the run's load stays far below.
+RSS_BOUND_MIB = {"supervisor": 256, "worker": 768}
 #: What the injected upstream faults make the worker log: status 401/477/500, a hang (timeout),
 #: a drop (the stream ends early).
 INJECTED_REASON = re.compile(
     r"^upstream answered (401|477|500)$|timed out|deadlineExceeded|stream ended at an unexpected time|stream ended before"
+    r"|^malformed upstream (event|answer|response)"
 )
 SHUTDOWN_TIMEOUT = 5.0
 
@@ -67,6 +78,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--skip", default="", help="fault kinds not to inject, comma-separated (e.g. reload,sigstop)")
     p.add_argument("--keep", action="store_true", help="keep the run directory even on success")
     p.add_argument("--quiet", action="store_true", help="list only unexplained failures, not every failure")
+    p.add_argument("--no-hostile", action="store_true", help="no hostile clients (slowloris, bursts, malformed requests, bad ctl calls)")
+    p.add_argument("--burst", type=int, default=BURST_MAX, help=f"connections per burst (default {BURST_MAX}, less when the fd limit is lower)")
     args = p.parse_args(argv)
     if args.duration <= 0:
         p.error("DURATION must be positive")
@@ -102,6 +115,8 @@ class Run:
         self.injector: Injector | None = None
         self.problems: list[str] = []
         self.monitor_task: asyncio.Task[Any] | None = None
+        self.hostile: Hostile | None = None
+        self.nofile = raise_nofile()
 
     # -- measurements
 
@@ -143,6 +158,9 @@ class Run:
         say(f"== chaos run: seed {self.seed} (replay: scripts/chaos.sh {a.duration:g} --seed {self.seed}), "
             f"{a.duration:g}s, {len(TENANTS)} tenants x 3 JWTs, {a.clients} clients per tenant")
         say(f"   run directory {self.dir}" + (f"; not injecting: {', '.join(sorted(a.skip))}" if a.skip else ""))
+        self.burst = max(0, min(a.burst, self.nofile - FD_HEADROOM))
+        if not a.no_hostile:
+            say(f"   hostile clients on; bursts of {self.burst} connections (RLIMIT_NOFILE {self.nofile})")
         try:
             return await self._main()
         finally:
@@ -187,18 +205,32 @@ class Run:
         rss_sup_start = rss_kib(sup_pid)
         rss_workers_start = self.worker_rss()
         pids_start = {t: self.monitor.pid_of(t) for t in TENANTS}
+        wfd_start = {t: fd_targets(p) for t, (p, _) in rss_workers_start.items()}
 
         # Load and faults.
         load_start = self.clock.now()
         self.injector = Injector(self.clock, self.seed, self.sim, self.sup, fleet, self.monitor, self.load, a.interval, skip=a.skip)
         inject_until = load_start + a.duration * 0.95
         injector_task = asyncio.create_task(self.injector.run(inject_until))
+        hostile_task = None
+        if not a.no_hostile:
+            self.hostile = Hostile(self.clock, self.seed, urls, self.sup, self.bin_dir, self.env, self.burst)
+            long_run = a.duration > 300
+            hostile_task = asyncio.create_task(self.hostile.run(
+                load_start + a.duration * 0.9, first_burst=60.0 if long_run else a.duration * 0.1,
+                burst_every=(90.0, 150.0) if long_run else (a.duration, a.duration)))
         say(f"   fleet up (supervisor pid {sup_pid}); load and faults for {a.duration:g}s ...")
         progress = asyncio.create_task(self._progress(load_start, a.duration))
+        lag_task = asyncio.create_task(self._lag())
         await self.load.run(a.duration)
         load_end = self.clock.now()
         progress.cancel()
+        lag_task.cancel()
         await injector_task
+        if hostile_task is not None and self.hostile is not None:
+            await hostile_task
+            await self.hostile.finish(timeout=30)
+        self.injector.end_protocol()
         await self.injector.finish(timeout=5)
         await self.injector.settle(timeout=30)
 
@@ -217,6 +249,7 @@ class Run:
                 + "; ".join(f"{p} {l}" for p, l in stray)
             )
         await asyncio.sleep(1.5)
+        wfd_end = {t: fd_targets(p) for t, (p, _) in self.worker_rss().items()}
         fd_end = await self.fds(sup_pid)
         rss_sup_end = rss_kib(sup_pid)
         rss_workers_end = self.worker_rss()
@@ -256,8 +289,19 @@ class Run:
             load_start=load_start, load_end=load_end, end_of_run=end_of_run, warmup_ids=warmup_ids,
             fd_start=fd_start, fd_end=fd_end, rss_sup=(rss_sup_start, rss_sup_end),
             rss_workers=(rss_workers_start, rss_workers_end), pids_start=pids_start,
-            orphans=orphans, sim_stats=sim_stats, final_status=final_status,
+            orphans=orphans, sim_stats=sim_stats, final_status=final_status, wfd=(wfd_start, wfd_end),
         )
+
+    async def _lag(self) -> None:
+        """How late our own event loop wakes up: a stall of the load generator longer than the
+        fleet's header_timeout would fail well-formed requests for reasons of our own."""
+        self.lags: list[tuple[float, float]] = []
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.05)
+            late = time.monotonic() - t - 0.05
+            if late > 0.25:
+                self.lags.append((self.clock.now(), late))
 
     async def _progress(self, start: float, duration: float) -> None:
         assert self.load is not None and self.injector is not None
@@ -275,7 +319,17 @@ class Run:
         inj, mon = self.injector, self.monitor
         requests = [r for r in self.load.requests if r.id not in m["warmup_ids"]]
         crashes = self.unexpected_exits()
-        classifier = Classifier(inj.faults, inj.versions, mon, m["end_of_run"], crashes)
+        hostile = self.hostile.acts if self.hostile is not None else []
+        capped = [(h.target, h.start, h.end) for h in hostile
+                  if h.kind == "burst" and LIMITS["max_connections"].get(h.target, 1 << 30) <= self.burst]
+        classifier = Classifier(inj.faults, inj.versions, mon, m["end_of_run"], crashes, capped=capped)
+        if self.hostile is not None:
+            def cut(tenant: str, start: float, end: float) -> str:
+                for t, a, b in capped:  # a burst held the port at max_connections: shed at once, by design
+                    if t == tenant and a <= end and b >= start:
+                        return f"shed by max_connections during the burst {a:.3f} .. {b:.3f}"
+                return classifier.cut_by_fault(tenant, start, end)
+            self.hostile.excuse(cut)
         failed = [r for r in requests if r.outcome != "ok"]
         verdicts = {r.id: classifier.classify(r) for r in failed}
         by_cause = counts(v.cause for v in verdicts.values())
@@ -320,6 +374,11 @@ class Run:
         if took:
             say(f"reloads: {len(reloads)}, new worker serving after median {statistics.median(took):.2f}s, max {max(took):.2f}s")
 
+        bad_hostile = self.report_hostile(requests, hostile)
+        lags = getattr(self, "lags", [])
+        say(f"the load generator's own event loop: {len(lags)} stall(s) over 250 ms"
+            + (f", longest {max(l for _, l in lags):.2f}s at {max(lags, key=lambda x: x[1])[0]:.1f}s" if lags else ""))
+
         # Orphans.
         orphans = m["orphans"]
         if orphans:
@@ -348,6 +407,19 @@ class Run:
             same = " (same worker)" if p0 == p1 else ""
             say(f"RSS worker {t:<8}: pid {p0} {kib(r0)} → pid {p1} {kib(r1)} ({delta(r0, r1)}){same}, "
                 f"peak {kib(mon.rss_peak.get('worker:' + t))}")
+        rss_over = [f"{label} peak {kib(v)} over {RSS_BOUND_MIB[label.split(':')[0]]} MiB"
+                    for label, v in mon.rss_peak.items() if v > RSS_BOUND_MIB[label.split(":")[0]] * 1024]
+        say(f"RSS bound (peak supervisor < {RSS_BOUND_MIB['supervisor']} MiB, worker < {RSS_BOUND_MIB['worker']} MiB): "
+            + ("; ".join(rss_over) if rss_over else "ok"))
+        w_start, w_end = m["wfd"]
+        base = max((len(v) for v in w_start.values() if v is not None), default=0)
+        wfd_leak = [t for t, v in w_end.items() if v is not None and len(v) > base + WORKER_FD_SLACK]
+        say(f"worker file descriptors after the hostile clients were gone: "
+            + ", ".join(f"{t} {len(v) if v is not None else '?'}" for t, v in sorted(w_end.items()))
+            + f" (at the start at most {base}; slack {WORKER_FD_SLACK}) → {'LEAK ' + ','.join(wfd_leak) if wfd_leak else 'ok'}")
+        for t in wfd_leak:
+            ks = counts(fd_kind(x) for x in w_end[t] or [])
+            say(f"  {t}: " + ", ".join(f"{k} {n}" for k, n in sorted(ks.items())))
         inflight = m["sim_stats"].get("in_flight") if isinstance(m["sim_stats"], dict) else None
         say(f"upstream requests still open at the simulator after the load: {inflight}")
         states = {t: (e.get("state"), e.get("restarts")) for t, e in m["final_status"].get("tenants", {}).items()}
@@ -406,6 +478,7 @@ class Run:
         items += [v.to_json() for v in inj.versions]
         items += [f.to_json() for f in inj.faults]
         items += [e.to_json() for e in mon.events]
+        items += [h.to_json() for h in hostile]
         for r in self.load.requests:
             d = r.to_json()
             d["type"] = "request"
@@ -414,12 +487,52 @@ class Run:
             items.append(d)
         dump_json(self.dir / "timeline.jsonl", items)
 
-        ok = not unexplained and not orphans and not fd_leak
+        ok = not unexplained and not orphans and not fd_leak and not wfd_leak and not rss_over and not bad_hostile
         say("")
         say(f"== {'PASS' if ok else 'FAIL'}: {len(unexplained)} unexplained failure(s), {len(orphans)} orphan(s), "
-            f"fd {'leak' if fd_leak else 'ok'}" + (f"; {len(self.problems)} other finding(s)" if self.problems else ""))
+            f"fd {'leak' if fd_leak or wfd_leak else 'ok'}, RSS {'over its bound' if rss_over else 'ok'}, "
+            f"{len(bad_hostile)} hostile act(s) with an unexpected outcome"
+            + (f"; {len(self.problems)} other finding(s)" if self.problems else ""))
         self.passed = ok
         return 0 if ok else 1
+
+    def report_hostile(self, requests: list[Any], hostile: list[Any]) -> list[Any]:
+        """Prints the hostile acts by kind and the well-formed requests' success rate and
+        latency while hostile acts were in flight and while none was; returns the acts whose
+        outcome was not the expected one."""
+        if self.hostile is None:
+            return []
+        say("hostile acts (kind/variant: n, as expected, of which excused by a worker fault):")
+        groups: dict[str, list[Any]] = {}
+        for h in hostile:
+            groups.setdefault(h.kind + (f"/{h.variant}" if h.variant else ""), []).append(h)
+        for name, acts in sorted(groups.items()):
+            good = sum(1 for h in acts if h.ok)
+            exc = sum(1 for h in acts if h.ok and h.excused)
+            seen = counts(h.observed.split(" ")[0] for h in acts)
+            say(f"  {name:<34} {len(acts):>5} {good:>5} {exc:>4}   expected {acts[0].expected}; seen "
+                + ", ".join(f"{k} x{n}" for k, n in sorted(seen.items(), key=lambda kv: -kv[1])[:4]))
+        for h in hostile:
+            if h.kind == "burst":
+                say(f"  {h.describe()}")
+        bad = [h for h in hostile if not h.ok]
+        if bad:
+            say(f"hostile acts with an unexpected outcome: {len(bad)}")
+            for h in bad[:40]:
+                say(f"  {h.describe()}")
+        windows = sorted((h.start, h.end) for h in hostile)
+
+        def during(r: Any) -> bool:
+            return any(a <= r.end and b >= r.start for a, b in windows)
+
+        well = [r for r in requests if r.outcome != "client_disconnect" and r.disconnect_after is None]
+        say("well-formed requests (not abandoned on purpose): success rate, latency of the successful ones:")
+        for label, sub in (("all", well), ("during hostile acts", [r for r in well if during(r)]),
+                           ("no hostile act in flight", [r for r in well if not during(r)])):
+            okd = sorted(r.end - r.start for r in sub if r.outcome == "ok")
+            rate = f"{100.0 * len(okd) / len(sub):.2f}%" if sub else "-"
+            say(f"  {label:<26} {len(sub):>6} requests, {rate} ok, p50 {pct(okd, 50)}, p99 {pct(okd, 99)}, max {pct(okd, 100)}")
+        return bad
 
     def unexpected_exits(self) -> list[tuple[float | None, str, int, str]]:
         """Worker exits that were not our SIGKILL, our SIGSTOP (then the supervisor's kill), a
@@ -466,6 +579,27 @@ class Run:
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             say(f"   run directory kept: {self.dir} (timeline.jsonl, supervisor.log, logs/)")
+
+
+def raise_nofile() -> int:
+    """Raises our soft RLIMIT_NOFILE to the hard limit (at most 65,536; the supervisor and its
+    workers inherit it) so a burst of hostile connections fits on both ends; returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def pct(sorted_values: list[float], p: float) -> str:
+    if not sorted_values:
+        return "-"
+    i = min(len(sorted_values) - 1, max(0, int(round(p / 100.0 * len(sorted_values) + 0.5)) - 1))
+    return f"{sorted_values[i] * 1000:.0f} ms"
 
 
 def kib(v: int | None) -> str:

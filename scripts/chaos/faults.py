@@ -23,7 +23,7 @@ import httpx
 from fleet import Clock, FleetFile, Simulator, Supervisor, TokenSpec, pid_alive, rss_kib
 from load import Load
 
-UPSTREAM_KINDS = ("status_401", "status_477", "status_500", "hang", "drop")
+UPSTREAM_KINDS = ("status_401", "status_477", "status_500", "hang", "drop", "garbage")
 WORKER_KINDS = ("sigkill", "sigstop")
 RELOAD_KINDS = ("reload_add", "reload_remove")
 
@@ -38,7 +38,20 @@ WEIGHTS = [
     ("drop", 2.0),
     ("reload", 2.0),
     ("client_disconnect", 1.0),
+    ("garbage", 1.5),
+    ("protocol", 1.0),
 ]
+
+#: The simulator's wire variants (``POST /_sim/protocol``, README "Simulator"): the worker must
+#: serve every one of them, so a failure while one is on is not explained by it.
+PROTOCOL_VARIANTS: dict[str, list[Any]] = {
+    "until_format": ["epoch_ms", "iso", "epoch_ms_string"],
+    "amount_format": ["string", "number"],
+    "event_type": [True, False],
+    "quota_shape": ["current", "tariff", "old"],
+    "extra_noise": [False, True],
+    "omit_parallel_index_when_single": [False, True],
+}
 
 HEARTBEAT_TIMEOUT = 2.0
 #: At most this many kills/stops per tenant within the supervisor's 60 s window (max_restarts 20).
@@ -316,6 +329,8 @@ class Injector:
             return await self.signal_worker(kind, tenant)
         if kind == "reload":
             return await self.reload(tenant)
+        if kind == "protocol":
+            return await self.protocol()
         if kind == "client_disconnect":
             fault = self._new("client_disconnect", tenant)
             fault.applied = fault.end = self.clock.now()
@@ -383,6 +398,8 @@ class Injector:
             body.update(kind="hang")
         elif kind == "drop":
             body.update(kind="drop", after_events=self.rng.choice([0, 1, 1, 2, 3]))
+        elif kind == "garbage":
+            body.update(kind="garbage")
         if kind == "status_401":
             timed = False
         for name in targets:
@@ -420,6 +437,28 @@ class Injector:
             fault.end = t if deleted else self.clock.now()
             fault.detail["ended_by"] = "deleted" if deleted else "consumed"
         self.monitor.sim_faults.pop(sim_id, None)
+
+    # -- protocol variants (the whole simulator, every tenant)
+
+    async def protocol(self) -> bool:
+        settings = {k: self.rng.choice(v) for k, v in PROTOCOL_VARIANTS.items() if self.rng.random() < 0.6}
+        if not settings:
+            settings = {"extra_noise": True}
+        fault = self._new("protocol", "*", **settings)
+        code, body = await self.sim.admin("POST", "protocol", json=settings)
+        fault.applied = self.clock.now()
+        if code != 200:
+            self.findings.append(f"fault#{fault.id}: POST /_sim/protocol {settings} answered {code}: {body}")
+        for f in self.faults:
+            if f.kind == "protocol" and f.end is None and f is not fault:
+                f.end = fault.applied
+        return True
+
+    def end_protocol(self) -> None:
+        now = self.clock.now()
+        for f in self.faults:
+            if f.kind == "protocol" and f.end is None:
+                f.end = now
 
     # -- reloads
 

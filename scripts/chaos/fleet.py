@@ -25,6 +25,26 @@ import yaml
 MARKER_ENV = "JBAI_CHAOS_RUN"
 WORKER_NAME = "jetbrains-ai-proxy"
 
+#: The client limits of the run's listeners, shorter than the defaults (10 s / 60 s / 60 s,
+#: 4096 connections, 32 KiB) so the hostile clients see them act within the run. charlie's
+#: connection cap is far under the burst's 2,000 connections, so the cap sheds part of each burst.
+LIMITS: dict[str, Any] = {
+    "header_timeout_s": 4.0,
+    "idle_timeout_s": 5.0,
+    "body_timeout_s": 3.0,
+    "max_header_size": 16 << 10,
+    "max_connections": {"charlie": 400},
+}
+
+
+def limit_keys() -> dict[str, Any]:
+    return {
+        "header_timeout": f"{LIMITS['header_timeout_s']:g}s",
+        "idle_timeout": f"{LIMITS['idle_timeout_s']:g}s",
+        "body_timeout": f"{LIMITS['body_timeout_s']:g}s",
+        "max_header_size": f"{LIMITS['max_header_size'] >> 10}KiB",
+    }
+
 
 class Clock:
     """Seconds since the start of the run (monotonic); ``wall0`` is the wall clock then."""
@@ -289,6 +309,7 @@ class FleetFile:
                 "heartbeat_interval": "200ms",
                 "heartbeat_timeout": "2s",
                 "shutdown_timeout": "5s",
+                **limit_keys(),
             },
             "defaults": {
                 "upstream": self.upstream,
@@ -297,12 +318,14 @@ class FleetFile:
                 # As many attempts as a tenant can have JWTs (2..4 during the run), so a request
                 # fails over to every JWT and fails only when none of them is usable.
                 "max_attempts": 4,
+                **limit_keys(),
             },
             "tenants": {
                 t.name: {
                     "listen": "127.0.0.1:0",
                     "api_keys": [t.key],
                     "tokens": [{"name": k.name, "jwt": k.jwt} for k in t.tokens],
+                    **({"max_connections": LIMITS["max_connections"][t.name]} if t.name in LIMITS["max_connections"] else {}),
                 }
                 for t in self.tenants.values()
             },
@@ -444,7 +467,7 @@ def fatal_messages(log_dir: Path) -> dict[str, dict[str, int]]:
 
 
 _LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)([+-]\d{4})? ")
-_ATTEMPT = re.compile(r"error=(.*?) tenant=\S+ token=\S+ \[Worker\] upstream attempt failed")
+_ATTEMPT = re.compile(r"error=(.*?) tenant=\S+ token=\S+ \[Worker(?:Core)?\] upstream attempt failed")
 
 
 def log_lines_between(path: Path, wall_from: float, wall_to: float, pattern: re.Pattern[str]) -> list[str]:

@@ -26,6 +26,9 @@ Causes:
     had been SIGKILLed or SIGSTOPped and no replacement served yet for longer than
     ``backlog_grace``, so the supervisor answered the waiting connection instead of leaving it
     in the backlog (a repeated crash backs off up to ``max_backoff``).
+``connection_cap``
+    The connection was closed without an answer while a burst of hostile connections held the
+    tenant's port at its ``max_connections`` (the cap sheds new connections at once, by design).
 ``unexplained``
     Anything else — a bug to report.
 """
@@ -48,7 +51,7 @@ SHUTDOWN_TIMEOUT = 5.0
 #: Slack on our own observation of a fault's end (the fault list is polled every 0.2 s).
 OBSERVE_SLACK = 0.5
 
-CAUSES = ["client_disconnect", "no_usable_jwt", "worker_killed_in_flight", "no_worker_serving", "unexplained"]
+CAUSES = ["client_disconnect", "no_usable_jwt", "worker_killed_in_flight", "no_worker_serving", "connection_cap", "unexplained"]
 
 
 @dataclass
@@ -61,7 +64,10 @@ class Classifier:
     def __init__(
         self, faults: list[Fault], versions: list[Version], monitor: Monitor, end_of_run: float,
         crashes: list[tuple[float | None, str, int, str]] | None = None,
+        capped: list[tuple[str, float, float]] | None = None,
     ) -> None:
+        #: (tenant, start, end) of hostile bursts that filled the tenant's max_connections
+        self.capped = capped or []
         #: worker exits the chaos did not cause: (time, tenant, pid, description)
         self.crashes = crashes or []
         self.faults = faults
@@ -179,6 +185,19 @@ class Classifier:
                 return f"; worker pid {pid} of {tenant} died on its own around {t:.3f} ({what})"
         return ""
 
+    def cut_by_fault(self, tenant: str, start: float, end: float) -> str:
+        """A worker kill/stop or replacement (reload) of ``tenant`` that may have cut a connection
+        open during [start, end] (for the hostile clients' verdicts)."""
+        for f in self.faults:
+            if f.tenant != tenant or f.kind not in WORKER_KINDS + RELOAD_KINDS:
+                continue
+            took = f.end if f.end is not None else self.end_of_run
+            if f.kind in WORKER_KINDS and f.applied <= end and took + 1.0 >= start:
+                return f"fault#{f.id} {f.kind} at {f.start:.3f}"
+            if f.kind in RELOAD_KINDS and start - 1.0 <= took <= end + 1.0:
+                return f"fault#{f.id} {f.kind}: the worker was replaced at {took:.3f}"
+        return ""
+
     def reload_hint(self, r: Request) -> str:
         """Names a reload of the tenant (worker replaced, old one drained) around the request."""
         for f in self.faults:
@@ -204,6 +223,9 @@ class Classifier:
             f = self.worker_signal_during(r)
             if f is not None:
                 return Verdict("worker_killed_in_flight", f"{f.kind} of pid {f.detail.get('pid')} at {f.start:.3f} (fault#{f.id})")
+            for tenant, a, b in self.capped:
+                if tenant == r.tenant and a <= r.start <= b and not r.head:
+                    return Verdict("connection_cap", f"closed while a burst held {tenant}'s port at max_connections ({a:.3f} .. {b:.3f})")
             cut = self.drain_deadline_cut(r)
             if cut is not None:
                 f, hang = cut
@@ -258,7 +280,7 @@ class Classifier:
         lines = []
         for f in self.faults:
             end = f.end if f.end is not None else self.end_of_run
-            if f.tenant == r.tenant and f.start <= b and end >= a - (GRACE if f.kind in UPSTREAM_KINDS else 0):
+            if f.tenant in (r.tenant, "*") and f.start <= b and end >= a - (GRACE if f.kind in UPSTREAM_KINDS else 0):
                 lines.append((f.start, "  " + f.describe()))
         for e in self.monitor.events:
             if e.tenant == r.tenant and a <= e.t <= b:

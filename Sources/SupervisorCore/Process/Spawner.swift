@@ -55,6 +55,10 @@ enum Spawner {
         posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, outputPipe[1], 2)
         posix_spawn_file_actions_adddup2(&actions, source, 3)
+        // Nothing else: connections our HTTP servers accepted (NIO's accept4 does not set
+        // SOCK_CLOEXEC) would otherwise live on in the worker, so a control connection we close
+        // (after a 408, say) stayed open for the client as long as that worker ran.
+        closeFrom(4, in: &actions)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -102,6 +106,15 @@ enum Spawner {
         defer { for p in pointers { free(p) } }
         return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
+}
+
+/// Adds "close every fd from `lowest` up" to `actions`: glibc's (2.34+)
+/// `posix_spawn_file_actions_addclosefrom_np`, which Swift's Glibc module leaves out (it needs
+/// `_GNU_SOURCE`), looked up at run time; without it (older C libraries) nothing is added.
+private func closeFrom(_ lowest: CInt, in actions: inout posix_spawn_file_actions_t) {
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, CInt) -> CInt
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return }
+    _ = unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, lowest)
 }
 
 /// A pipe whose ends are not inherited by other children (close-on-exec). `pipe2` is not in
