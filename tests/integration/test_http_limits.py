@@ -277,3 +277,26 @@ def test_big_bodies_cost_a_bounded_amount_of_memory(sim, start_worker) -> None:
     held = rss_mib(worker.pid, "VmRSS") - base
     assert peak < 16 * 30, f"peak grew by {peak} MiB for 16 bodies of 9 MiB"
     assert held < 250, f"{held} MiB still held after the requests"
+
+
+def test_expect_continue_behind_a_response_in_flight_does_not_break_it(worker) -> None:
+    """A pipelined request asking for `100 Continue` while the previous answer still streams:
+    the server used to write the 100 into the middle of that answer, which NIO's HTTP error
+    handler treats as a programming error and kills the worker for (seen in the chaos run)."""
+    first = json.dumps({"model": "gpt-4o", "stream": True,
+                        "messages": [{"role": "user", "content": "abcdef [[chunks=3]] [[delay_ms=300]]"}]}).encode()
+    second = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    auth = b"Authorization: Bearer " + KEY.encode() + b"\r\nContent-Type: application/json\r\n"
+    s = connect(worker)
+    s.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Length: " + str(len(first)).encode() + b"\r\n\r\n" + first
+        + b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + auth + b"Expect: 100-continue\r\nConnection: close\r\n"
+        + b"Content-Length: " + str(len(second)).encode() + b"\r\n\r\n"
+    )
+    time.sleep(0.3)  # the client's own wait for a 100 before it sends the body anyway
+    s.sendall(second)
+    raw, _ = read_until_closed(s, deadline=20)
+    assert raw.count(b"HTTP/1.1 200") == 2, raw[:2000]
+    assert b"HTTP/1.1 100" not in raw.split(b"HTTP/1.1 200", 2)[1], "a 100 inside the first answer"
+    assert worker.is_running
+    assert worker.client.get("/health").status_code == 200

@@ -293,7 +293,7 @@ public final class HTTPServer: Service, Sendable {
                 let (stream, continuation) = AsyncStream<Item>.makeStream()
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        await self.read(inbound, outbound: outbound, remote: channel.remoteAddress, into: continuation)
+                        await self.read(inbound, outbound: outbound, remote: channel.remoteAddress, connectionID: id, into: continuation)
                         continuation.finish()
                     }
                     group.addTask {
@@ -314,9 +314,13 @@ public final class HTTPServer: Service, Sendable {
         _ inbound: NIOAsyncChannelInboundStream<HTTPServerRequestPart>,
         outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
         remote: SocketAddress?,
+        connectionID id: UInt64,
         into continuation: AsyncStream<Item>.Continuation
     ) async {
         let limit = configuration.maxBodySize
+        // Items handed to the processor; while it has not answered them all, a response may be
+        // being written, and nothing (no `100 Continue`) may be written in between.
+        var yielded = 0
         var head: HTTPRequestHead?
         var body = ByteBuffer()
         var tooLarge = false
@@ -332,6 +336,7 @@ public final class HTTPServer: Service, Sendable {
                     let length = h.headers.first(name: "content-length").flatMap(Int.init)
                     if let length, length > limit {
                         tooLarge = true
+                        yielded += 1
                         continuation.yield(.tooLarge(h))
                         continue
                     }
@@ -339,6 +344,7 @@ public final class HTTPServer: Service, Sendable {
                     case .refused?:
                         // Answered before the body is read: an overloaded worker takes no more memory.
                         tooLarge = true
+                        yielded += 1
                         continuation.yield(.overloaded(h))
                         continue
                     case .admitted(let t)?:
@@ -348,7 +354,11 @@ public final class HTTPServer: Service, Sendable {
                     }
                     // One allocation of the announced size instead of doubling as chunks arrive.
                     if let length, length > 0 { body.reserveCapacity(length) }
-                    if h.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                    if h.headers.first(name: "expect")?.lowercased() == "100-continue",
+                       state.withLock({ $0.connections[id].map { !$0.busy && $0.served == yielded } ?? false })
+                    {
+                        // (A pipelined request behind one being answered just gets no 100: the
+                        // client sends its body after its own short wait.)
                         try await outbound.write(.head(HTTPResponseHead(version: h.version, status: .continue)))
                     }
                 case .body(var chunk):
@@ -356,6 +366,7 @@ public final class HTTPServer: Service, Sendable {
                     if body.readableBytes + chunk.readableBytes > limit {
                         tooLarge = true
                         body = ByteBuffer()
+                        yielded += 1
                         continuation.yield(.tooLarge(h))
                     } else if body.readableBytes == 0 && body.capacity == 0 {
                         // The first piece of a body with no announced length is kept as it came.
@@ -370,6 +381,7 @@ public final class HTTPServer: Service, Sendable {
                             version: h.version, remoteAddress: remote
                         )
                         request.admission = ticket
+                        yielded += 1
                         continuation.yield(.request(request, keepAlive: h.isKeepAlive))
                     }
                     head = nil
