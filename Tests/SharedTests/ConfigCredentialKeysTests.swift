@@ -526,7 +526,7 @@ struct ConfigConnectionLimitKeysTests {
         let diagnostics = configDiagnostics(ConfigCredentialKeysTests.file(tenant: "    header_timeout: 1ms"))
         expectSingleDiagnostic(
             diagnostics, keyPath: "tenants.team-a.header_timeout", line: 6, column: 21,
-            message: "must be at least 100ms, found 1ms")
+            message: "must be at least 100ms, found '1ms'")
     }
 
     @Test func headLimitHasAMinimum() {

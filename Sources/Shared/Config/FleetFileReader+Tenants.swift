@@ -37,9 +37,9 @@ extension FleetFileReader {
     /// The connection-limit keys, shared by tenant settings and the `supervisor` section.
     func applyLimits(_ f: ConfigFields, to limits: inout ConnectionLimits) {
         // Below these a well-formed client on a slow link would be cut off.
-        if let v = f["header_timeout"].flatMap({ duration($0, atLeast: .milliseconds(100)) }) { limits.headerTimeout = v }
-        if let v = f["idle_timeout"].flatMap({ duration($0, atLeast: .milliseconds(100)) }) { limits.idleTimeout = v }
-        if let v = f["body_timeout"].flatMap({ duration($0, atLeast: .milliseconds(100)) }) { limits.bodyTimeout = v }
+        if let v = f["header_timeout"].flatMap({ duration($0, minimum: .milliseconds(100)) }) { limits.headerTimeout = v }
+        if let v = f["idle_timeout"].flatMap({ duration($0, minimum: .milliseconds(100)) }) { limits.idleTimeout = v }
+        if let v = f["body_timeout"].flatMap({ duration($0, minimum: .milliseconds(100)) }) { limits.bodyTimeout = v }
         if let v = f["max_connections"].flatMap({ int($0, minimum: 1) }) { limits.maxConnections = v }
         if let i = f["max_header_size"], let v = size(i) {
             if v < 1024 {

@@ -380,16 +380,6 @@ final class FleetFileReader {
         return value
     }
 
-    /// A duration no shorter than `minimum`.
-    func duration(_ item: ConfigItem, atLeast minimum: Duration) -> Duration? {
-        guard let value = duration(item) else { return nil }
-        if value < minimum {
-            error(item, "must be at least \(formatDuration(minimum)), found \(formatDuration(value))")
-            return nil
-        }
-        return value
-    }
-
     func size(_ item: ConfigItem) -> Int? {
         guard let text = text(item) else { return nil }
         guard let value = parseByteSize(text.value) else {

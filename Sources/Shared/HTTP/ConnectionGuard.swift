@@ -253,16 +253,12 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         timer = nil
     }
 
-    /// Keeps one timer, set for the earliest deadline; a deadline that moved later is checked
-    /// when the earlier timer fires (so a body chunk does not reschedule anything).
+    /// Keeps one timer, set for the earliest deadline; a deadline that moved later, or went
+    /// away while we answer, is checked when the earlier timer fires (so neither a body chunk
+    /// nor a request on a kept-alive connection cancels or reschedules anything).
     private func rearm() {
         guard let context, !isShut else { return }
-        guard let (at, _) = state.deadline else {
-            timer?.cancel()
-            timer = nil
-            timerDeadline = nil
-            return
-        }
+        guard let (at, _) = state.deadline else { return }
         if let current = timerDeadline, timer != nil, current <= at { return }
         timer?.cancel()
         timerDeadline = at

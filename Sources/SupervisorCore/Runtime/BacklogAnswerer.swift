@@ -119,8 +119,10 @@ final class BacklogResponder: HTTPResponder {
 
     var errorShape: ErrorShape { .openAI }
 
-    func errorShape(for head: HTTPRequestHead) -> ErrorShape {
-        APIErrorBody.isAnthropicPath(head.uri) ? .anthropic : .openAI
+    func errorShape(for head: HTTPRequestHead) -> ErrorShape { Self.shape(forPath: head.uri) }
+
+    private static func shape(forPath path: String) -> ErrorShape {
+        APIErrorBody.isAnthropicPath(path) ? .anthropic : .openAI
     }
 
     func respond(to request: ServerRequest, writer: ResponseWriter) async throws {
@@ -132,6 +134,6 @@ final class BacklogResponder: HTTPResponder {
             headers: ["retry-after": String(seconds)]
         )
         writer.closeConnectionAfterResponse()
-        try await writer.respond(error, shape: APIErrorBody.isAnthropicPath(request.path) ? .anthropic : .openAI)
+        try await writer.respond(error, shape: Self.shape(forPath: request.path))
     }
 }

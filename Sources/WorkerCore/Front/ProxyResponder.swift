@@ -12,7 +12,7 @@ struct ProxyResponder: HTTPResponder {
     /// Anthropic's clients get their own shape on the Messages routes and on a `/v1/models`
     /// that carries `anthropic-version`.
     func errorShape(for head: HTTPRequestHead) -> ErrorShape {
-        head.uri.hasPrefix("/v1/messages") || head.headers.contains(name: "anthropic-version") ? .anthropic : .openAI
+        APIErrorBody.isAnthropicPath(head.uri) || head.headers.contains(name: "anthropic-version") ? .anthropic : .openAI
     }
     let runtime: WorkerRuntime
     private let router: Router
