@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "jetbrains-ai-supervisor", targets: ["Supervisor"]),
         .executable(name: "jetbrains-ai-simulator", targets: ["Simulator"]),
         .executable(name: "jbai-loadgen", targets: ["LoadGen"]),
+        .executable(name: "jbai-microbench", targets: ["Microbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -88,6 +89,7 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        .executableTarget(name: "Microbench", dependencies: ["WorkerCore"]),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(name: "WorkerTests", dependencies: ["WorkerCore", "Shared"]),
         .testTarget(name: "SupervisorTests", dependencies: ["SupervisorCore", "Shared"]),

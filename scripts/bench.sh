@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (issue 4): builds release, installs wrk and nginx if missing, runs scenarios 1-7
+# Benchmarks (issue 4): builds release, installs wrk and nginx if missing, runs scenarios 1-8
 # (scenario 1 twice: against the simulator and against a static nginx upstream)
 # side by side and prints their Markdown tables. See BENCHMARKS.md for a full run.
 #
@@ -31,7 +31,7 @@ fi
 echo "==> swift build -c release" >&2
 swift build -c release 2>&1 | grep -vE "^warning: 'swift-distributed-tracing'|unhandled; explicitly declare|CMakeLists.txt" >&2 || true
 bin="$(swift build -c release --show-bin-path)"
-for exe in jetbrains-ai-proxy jetbrains-ai-supervisor jetbrains-ai-simulator jbai-loadgen; do
+for exe in jetbrains-ai-proxy jetbrains-ai-supervisor jetbrains-ai-simulator jbai-loadgen jbai-microbench; do
     [[ -x "$bin/$exe" ]] || { echo "build failed: $bin/$exe missing" >&2; exit 1; }
 done
 

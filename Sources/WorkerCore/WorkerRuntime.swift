@@ -192,7 +192,7 @@ final class WorkerRuntime: Sendable {
     func metricsText() -> String { metrics.exposition(tokens: pool.report()) }
 
     /// An API request ended: its metrics and its access-log line.
-    func observed(_ observation: RequestObservation, status: HTTPResponseStatus, headers: HTTPHeaders) {
+    func observed(_ observation: RequestObservation, status: HTTPResponseStatus) {
         let end = ContinuousClock.now
         let seen = observation.snapshot
         let duration = end - observation.started
@@ -203,7 +203,7 @@ final class WorkerRuntime: Sendable {
         AccessLog(format: s.logFormat, tenant: s.name).emit(AccessLog.Entry(
             time: Date(), api: observation.api.rawValue, model: model, status: status.code, duration: duration,
             firstByte: firstByte, attempts: seen.attempts, token: seen.token,
-            key: ClientAuthenticator.presentedKey(headers).map(fingerprint)
+            key: seen.key
         ))
     }
 

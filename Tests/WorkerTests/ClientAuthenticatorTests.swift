@@ -1,4 +1,5 @@
 import NIOHTTP1
+import Shared
 import Testing
 @testable import WorkerCore
 
@@ -93,5 +94,29 @@ import Testing
         let long: [UInt8] = [1] + Array(repeating: 0, count: 256)  // 1 ^ 257 == 256 → truncates to 0
         #expect(!ClientAuthenticator.constantTimeEquals(short, long))
         #expect(!ClientAuthenticator.constantTimeEquals([], Array(repeating: 0, count: 256)))
+    }
+
+    @Test func presentedKeyIsTheValueWithoutSchemeAndSpaces() {
+        #expect(ClientAuthenticator.presentedKey(headers([("Authorization", "Bearer sk-1")])) == "sk-1")
+        #expect(ClientAuthenticator.presentedKey(headers([("Authorization", "BEARER \t sk-1 \t")])) == "sk-1")
+        #expect(ClientAuthenticator.presentedKey(headers([("Authorization", "sk-plain")])) == "sk-plain")
+        #expect(ClientAuthenticator.presentedKey(headers([("Authorization", "Bearer")])) == "Bearer")
+        #expect(ClientAuthenticator.presentedKey(headers([("Authorization", "Bearerx sk")])) == "Bearerx sk")
+        #expect(ClientAuthenticator.presentedKey(headers([("Authorization", "   ")])) == "")
+        #expect(ClientAuthenticator.presentedKey(headers([("x-api-key", " sk-ä ")])) == "sk-ä")
+        #expect(ClientAuthenticator.presentedKey(headers([("x-api-key", "k"), ("Authorization", "Bearer a")])) == "a")
+        #expect(ClientAuthenticator.presentedKey(headers([])) == nil)
+    }
+
+    @Test func verdictNamesTheMatchedKeyByFingerprint() {
+        let keys = ["sk-first-key-0123456789abcdef", "sk-second-key-0123456789abcdef"]
+        let auth = ClientAuthenticator(keys: keys)
+        #expect(auth.verdict(headers([("x-api-key", keys[1])])) == .key(label: fingerprint(keys[1])))
+        #expect(auth.verdict(headers([("x-api-key", keys[0])])) == .key(label: fingerprint(keys[0])))
+        #expect(auth.verdict(headers([("x-api-key", "sk-other")])) == .rejected)
+        #expect(auth.verdict(headers([])) == .rejected)
+        let open = ClientAuthenticator(keys: [])
+        #expect(open.verdict(headers([])) == .open(label: nil))
+        #expect(open.verdict(headers([("x-api-key", "anything")])) == .open(label: fingerprint("anything")))
     }
 }

@@ -84,6 +84,30 @@ import Testing
         #expect(object["token"] as? String == "jwt-b")
     }
 
+    @Test func timestampsAreWhatFoundationWrites() {
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        let times: [TimeInterval] = [0, 0.999, 1_700_000_000.25, 1_700_000_000.9995, 951_782_400.5, 4_102_444_799.001, 1_798_761_599.999]
+        for t in times {
+            let date = Date(timeIntervalSince1970: t)
+            #expect(AccessLog.timestamp(date) == date.formatted(style), "\(t)")
+        }
+    }
+
+    @Test func jsonLinesEscapeLikeJSONEncoder() throws {
+        var e = entry
+        e.model = "we\"ird\\ mo\u{01}del\n\tä😀"
+        e.key = nil
+        let line = AccessLog(format: .json, tenant: "t\"x").line(e)
+        #expect(!line.contains("\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["model"] as? String == e.model)
+        #expect(object["tenant"] as? String == "t\"x")
+        #expect(object["key"] is NSNull)
+        #expect(object["duration_ms"] as? Double == 12.3)
+        #expect(object["time"] as? String == "2023-11-14T22:13:20.250Z")
+        #expect(Set(object.keys) == ["api", "attempts", "duration_ms", "key", "model", "status", "tenant", "time", "token", "ttfb_ms"])
+    }
+
     @Test func valuesWithSpacesAreQuoted() {
         var e = entry
         e.model = "my model"

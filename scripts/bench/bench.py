@@ -1015,10 +1015,29 @@ class Bench:
         self.stop(sup, signal.SIGTERM, timeout=60)
         return dict(took=took, sup_cpu=sup_cpu, workers_cpu=workers_cpu, health=h)
 
+    # ----- scenario 8 ------------------------------------------------------------------
+
+    def scenario8(self):
+        """What observing one request costs (metrics, access log, key check), measured in-process:
+        a few µs, far below scenario 1's run-to-run noise, so it is measured on its own."""
+        n = 20_000 if self.args.quick else 500_000
+        self.emit("### 8. What observing a request costs (in-process)")
+        self.emit()
+        self.emit(f"`jbai-microbench {n}`: each step {n} times in a loop after a warm-up, in the worker's own code "
+                  "(WorkerCore's `ObservationBench`); the access log is written to /dev/null.")
+        self.emit()
+        out = subprocess.run([os.path.join(self.args.bin, "jbai-microbench"), str(n)], capture_output=True,
+                             text=True, timeout=300, check=True).stdout
+        rows = [line for line in out.splitlines() if line.startswith("|")]
+        for line in rows:
+            self.emit(line)
+        self.emit()
+        return dict(table=rows)
+
     # ----- run -------------------------------------------------------------------------
 
     def run(self):
-        only = set(int(x) for x in self.args.only.split(",")) if self.args.only else set(range(1, 8))
+        only = set(int(x) for x in self.args.only.split(",")) if self.args.only else set(range(1, 9))
         started = time.time()
         self.machine()
         raw = {}
@@ -1053,6 +1072,8 @@ class Bench:
                 self.stop(self.supervisor, signal.SIGTERM, timeout=60)
             if 7 in only:
                 raw["s7"] = self.scenario7(sim_port)
+        if 8 in only:
+            raw["s8"] = self.scenario8()
         self.emit(f"Whole run: {time.time() - started:.0f} s (build excluded).")
         with open(os.path.join(self.work, "raw.json"), "w") as f:
             json.dump(raw, f, default=str)

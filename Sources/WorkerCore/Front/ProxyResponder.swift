@@ -87,7 +87,7 @@ struct ProxyResponder: HTTPResponder {
         // An API request: counted, timed and access-logged once it ends, however it ends.
         let observation = RequestObservation(api: api, started: .now)
         runtime.metrics.requestStarted()
-        defer { runtime.observed(observation, status: writer.status, headers: request.headers) }
+        defer { runtime.observed(observation, status: writer.status) }
         try await RequestObservation.$current.withValue(observation) {
             try await route(request, writer: writer)
         }
@@ -122,14 +122,18 @@ struct ProxyEndpoints: Sendable {
     }
 
     /// The tenant's keys, compared in constant time; a rejected key is logged as its fingerprint.
+    /// The key's fingerprint goes to the request's observation (its access-log line).
     func authorize(_ request: ServerRequest) throws(APIError) {
-        guard runtime.authenticator.isAuthorized(request.headers) else {
-            let presented = ClientAuthenticator.presentedKey(request.headers)
+        let verdict = runtime.authenticator.verdict(request.headers)
+        guard verdict.isAuthorized else {
+            let presented = ClientAuthenticator.presentedKey(request.headers).map(fingerprint)
+            RequestObservation.current?.client(presented)
             runtime.logger.warning("rejected request with a wrong or missing API key", metadata: [
-                "path": "\(request.path)", "key": "\(presented.map(fingerprint) ?? "none")",
+                "path": "\(request.path)", "key": "\(presented ?? "none")",
             ])
             throw APIError.unauthorized
         }
+        RequestObservation.current?.client(verdict.label)
     }
 
     func encode<T: Encodable>(_ value: T) throws -> String {

@@ -26,10 +26,8 @@ struct AccessLog: Sendable {
         var key: String?
     }
 
-    private static let timeStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
     func line(_ e: Entry) -> String {
-        let time = e.time.formatted(Self.timeStyle)
+        let time = Self.timestamp(e.time)
         let ms = Self.milliseconds(e.duration)
         let ttfb = Self.milliseconds(e.firstByte)
         switch format {
@@ -38,21 +36,86 @@ struct AccessLog: Sendable {
                 + "duration_ms=\(ms) ttfb_ms=\(ttfb) attempts=\(e.attempts) token=\(Self.quoted(e.token ?? "-")) "
                 + "key=\(Self.quoted(e.key ?? "-"))"
         case .json:
-            var object: [String: JSONValue] = [
-                "time": .string(time), "tenant": .string(tenant), "api": .string(e.api), "model": .string(e.model),
-                "status": .number(Double(e.status)), "duration_ms": .number(ms), "ttfb_ms": .number(ttfb),
-                "attempts": .number(Double(e.attempts)),
-            ]
-            object["token"] = e.token.map { .string($0) } ?? .null
-            object["key"] = e.key.map { .string($0) } ?? .null
-            return JSONValue.object(object).jsonText
+            // Written by hand (JSONEncoder took ~20 µs a line): one object, keys sorted.
+            var out = "{\"api\":"
+            Self.appendJSON(e.api, to: &out)
+            out += ",\"attempts\":\(e.attempts),\"duration_ms\":\(ms),\"key\":"
+            Self.appendJSON(e.key, to: &out)
+            out += ",\"model\":"
+            Self.appendJSON(e.model, to: &out)
+            out += ",\"status\":\(e.status),\"tenant\":"
+            Self.appendJSON(tenant, to: &out)
+            out += ",\"time\":\"\(time)\",\"token\":"
+            Self.appendJSON(e.token, to: &out)
+            out += ",\"ttfb_ms\":\(ttfb)}"
+            return out
         }
     }
 
-    func emit(_ entry: Entry) {
-        let bytes = Array((line(entry) + "\n").utf8)
+    func emit(_ entry: Entry, to fd: Int32 = 2) {
+        var text = line(entry)
+        text.append("\n")
         // One write(2) per line: lines from concurrent requests never interleave.
-        bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
+        text.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+    }
+
+    /// UTC, ISO 8601 with milliseconds (`2026-12-01T14:27:53.123Z`), what
+    /// `Date.ISO8601FormatStyle(includingFractionalSeconds: true)` writes, at a tenth of its cost.
+    static func timestamp(_ date: Date) -> String {
+        let since1970 = date.timeIntervalSince1970
+        var seconds = time_t(since1970.rounded(.down))
+        var millis = Int(((since1970 - Double(seconds)) * 1000).rounded(.down))
+        if millis >= 1000 { seconds += 1; millis -= 1000 }
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            var v = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
+                v %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(millis, 3); out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let hexDigits: [Character] = Array("0123456789abcdef")
+
+    /// A JSON string (or `null`): quotes, backslashes and control characters escaped.
+    static func appendJSON(_ value: String?, to out: inout String) {
+        guard let value else { return out += "null" }
+        out += "\""
+        var plainFrom = value.utf8.startIndex
+        for i in value.utf8.indices {
+            let byte = value.utf8[i]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            out += Substring(value.utf8[plainFrom..<i])
+            switch byte {
+            case UInt8(ascii: "\""): out += "\\\""
+            case UInt8(ascii: "\\"): out += "\\\\"
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            default:
+                out += "\\u00"
+                out.append(Self.hexDigits[Int(byte >> 4)])
+                out.append(Self.hexDigits[Int(byte & 0xF)])
+            }
+            plainFrom = value.utf8.index(after: i)
+        }
+        out += Substring(value.utf8[plainFrom...])
+        out += "\""
     }
 
     /// Milliseconds with one decimal.
@@ -62,7 +125,7 @@ struct AccessLog: Sendable {
 
     /// A value as is, or in quotes when it has spaces, quotes or `=` (models and names may).
     static func quoted(_ value: String) -> String {
-        guard value.isEmpty || value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return value }
+        guard value.isEmpty || value.utf8.contains(where: { $0 == 0x20 || $0 == 0x22 || $0 == 0x3D }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 }

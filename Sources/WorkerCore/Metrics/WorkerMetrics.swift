@@ -201,6 +201,8 @@ final class RequestObservation: Sendable {
         var attempts = 0
         var token: String?
         var firstByte: ContinuousClock.Instant?
+        /// The client's key, by its fingerprint.
+        var key: String?
     }
 
     init(api: APIKind, started: ContinuousClock.Instant) {
@@ -218,6 +220,8 @@ final class RequestObservation: Sendable {
             $0.token = token
         }
     }
+
+    func client(_ key: String?) { state.withLock { $0.key = key } }
 
     /// The first byte of the answer is about to go out (kept from the first call).
     func firstByte() {

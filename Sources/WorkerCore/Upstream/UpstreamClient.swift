@@ -31,6 +31,9 @@ final class UpstreamClient: Sendable {
             connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 2048)
         )
         configuration.httpVersion = .automatic
+        // No tracing: without a tracer bootstrapped the client would still build a no-op span
+        // and parse every request's URL for its attributes (~2 % of a request's CPU).
+        configuration.tracing.tracer = nil
         configuration.proxy = outboundProxy.flatMap(OutboundProxy.init(parsing:)).map(Self.proxyConfiguration)
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.accountURL = accountURL.hasSuffix("/") ? String(accountURL.dropLast()) : accountURL

@@ -1,0 +1,82 @@
+import Foundation
+import NIOHTTP1
+import Shared
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What observing one request costs, measured in-process (`jbai-microbench`, run by
+/// `scripts/bench.sh --only m`): the part of a request's CPU that metrics and the access log
+/// add, too small to see in an end-to-end run whose noise is ±10 %.
+public enum ObservationBench {
+    public struct Row: Sendable {
+        public var name: String
+        public var nanosecondsPerRequest: Double
+    }
+
+    /// Each step on its own, then all of them together the way a request does them.
+    public static func run(iterations: Int) async -> [Row] {
+        let metrics = WorkerMetrics(tenant: "bench")
+        let devNull = open("/dev/null", O_WRONLY)
+        defer { close(devNull) }
+        let key = "sk-bench-0123456789abcdefghijklmnop"
+        let auth = ClientAuthenticator(keys: ["sk-other-0123456789abcdefghijklmnop", key, "sk-third-0123456789abcdefghij"])
+        let headers = HTTPHeaders([("authorization", "Bearer \(key)"), ("content-type", "application/json")])
+        let text = AccessLog(format: .text, tenant: "bench")
+        let json = AccessLog(format: .json, tenant: "bench")
+        let models = ["gpt-4o", "claude-sonnet-4", "gpt-5"]
+        func entry(_ i: Int) -> AccessLog.Entry {
+            AccessLog.Entry(
+                time: Date(), api: "chat", model: models[i % 3], status: 200, duration: .microseconds(1234),
+                firstByte: .microseconds(456), attempts: 1, token: "jwt-1", key: "sk-bench-0...#ab12")
+        }
+        var rows: [Row] = []
+        func measure(_ name: String, _ body: (Int) -> Void) {
+            for i in 0..<min(iterations, 1000) { body(i) }  // warm: series made, caches filled
+            let start = ContinuousClock.now
+            for i in 0..<iterations { body(i) }
+            let elapsed = ContinuousClock.now - start
+            let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+            rows.append(Row(name: name, nanosecondsPerRequest: ns / Double(iterations)))
+        }
+        measure("authenticate (3 keys, Bearer)") { _ in precondition(auth.verdict(headers).isAuthorized) }
+        measure("metrics: started, attempt, finished") { i in
+            metrics.requestStarted()
+            metrics.attempted(token: "jwt-1", outcome: "success")
+            metrics.requestFinished(
+                api: .chat, model: models[i % 3], status: 200, duration: .microseconds(1234), firstByte: .microseconds(456))
+        }
+        measure("access log line, text") { i in _ = text.line(entry(i)) }
+        measure("access log line, json") { i in _ = json.line(entry(i)) }
+        measure("access log line, text, written") { i in text.emit(entry(i), to: devNull) }
+        // The whole observation as ProxyResponder and ChatProxy make it, task-local included.
+        let start = ContinuousClock.now
+        for i in 0..<iterations {
+            let observation = RequestObservation(api: .chat, started: .now)
+            metrics.requestStarted()
+            await RequestObservation.$current.withValue(observation) {
+                let verdict = auth.verdict(headers)
+                RequestObservation.current?.client(verdict.label)
+                RequestObservation.current?.model(models[i % 3])
+                RequestObservation.current?.attempt(token: "jwt-1")
+                metrics.attempted(token: "jwt-1", outcome: "success")
+                RequestObservation.current?.firstByte()
+            }
+            let end = ContinuousClock.now
+            let seen = observation.snapshot
+            metrics.requestFinished(
+                api: .chat, model: seen.model ?? "", status: 200, duration: end - observation.started,
+                firstByte: (seen.firstByte ?? end) - observation.started)
+            text.emit(AccessLog.Entry(
+                time: Date(), api: "chat", model: seen.model ?? "", status: 200, duration: end - observation.started,
+                firstByte: .zero, attempts: seen.attempts, token: seen.token, key: seen.key), to: devNull)
+        }
+        let elapsed = ContinuousClock.now - start
+        let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
+        rows.append(Row(name: "a whole request's observation, as the worker makes it", nanosecondsPerRequest: ns / Double(iterations)))
+        return rows
+    }
+}
