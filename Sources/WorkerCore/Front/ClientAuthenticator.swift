@@ -5,9 +5,27 @@ import Shared
 /// tenant's keys in constant time. Keys are never logged; at most their fingerprint is.
 struct ClientAuthenticator: Sendable {
     private let keys: [[UInt8]]
+    /// Each of `keys`' index in the list given to `init` (empty keys are left out).
+    private let positions: [Int]
 
-    init(keys: [String]) {
-        self.keys = keys.filter { !$0.isEmpty }.map { Array($0.utf8) }
+    /// Each configured key's name, in the order given to `init`.
+    let names: [String]
+
+    init(keys: [String], names: [String] = []) {
+        let kept = keys.enumerated().filter { !$0.element.isEmpty }
+        self.keys = kept.map { Array($0.element.utf8) }
+        self.positions = kept.map(\.offset)
+        self.names = keys.indices.map { $0 < names.count ? names[$0] : ClientKeyPolicy.defaultName(for: keys[$0]) }
+    }
+
+    /// The tenant's keys with their names (`api_keys` entries).
+    init(settings: TenantConfig) {
+        self.init(keys: settings.apiKeys, names: settings.apiKeys.indices.map { settings.keyPolicy(at: $0).name })
+    }
+
+    /// The name of the key the request presents, or nil.
+    func matchedName(_ headers: HTTPHeaders) -> String? {
+        matchedKey(headers).map { names[$0] }
     }
 
     /// No keys configured: every request is let in (the seed's behaviour without `-k`).
@@ -26,15 +44,23 @@ struct ClientAuthenticator: Sendable {
 
     func isAuthorized(_ headers: HTTPHeaders) -> Bool {
         if isOpen { return true }
-        guard let presented = Self.presentedKey(headers) else { return false }
+        return matchedKey(headers) != nil
+    }
+
+    /// The index (in the configured order) of the key the request presents, or nil.
+    /// Every key is compared without early exit, so timing reveals neither which key matched
+    /// nor how much of one did. Keys given more than once match at their first position.
+    func matchedKey(_ headers: HTTPHeaders) -> Int? {
+        guard let presented = Self.presentedKey(headers) else { return nil }
         let candidate = Array(presented.utf8)
-        // Compare against every key without early exit, so timing reveals neither which key
-        // matched nor how much of one did.
-        var matched = false
-        for key in keys {
-            matched = Self.constantTimeEquals(key, candidate) || matched
+        var matched = -1
+        for (index, key) in keys.enumerated() {
+            let equal = Self.constantTimeEquals(key, candidate)
+            // Branch-free select: keep the first match.
+            let take = equal && matched < 0
+            matched = take ? index : matched
         }
-        return matched
+        return matched >= 0 ? positions[matched] : nil
     }
 
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {

@@ -123,13 +123,17 @@ struct ProxyEndpoints: Sendable {
 
     /// The tenant's keys, compared in constant time; a rejected key is logged as its fingerprint.
     func authorize(_ request: ServerRequest) throws(APIError) {
-        guard runtime.authenticator.isAuthorized(request.headers) else {
-            let presented = ClientAuthenticator.presentedKey(request.headers)
-            runtime.logger.warning("rejected request with a wrong or missing API key", metadata: [
-                "path": "\(request.path)", "key": "\(presented.map(fingerprint) ?? "none")",
-            ])
-            throw APIError.unauthorized
+        let authenticator = runtime.authenticator
+        if authenticator.isOpen { return }
+        if let name = authenticator.matchedName(request.headers) {
+            RequestObservation.current?.client(key: name)
+            return
         }
+        let presented = ClientAuthenticator.presentedKey(request.headers)
+        runtime.logger.warning("rejected request with a wrong or missing API key", metadata: [
+            "path": "\(request.path)", "key": "\(presented.map(fingerprint) ?? "none")",
+        ])
+        throw APIError.unauthorized
     }
 
     func encode<T: Encodable>(_ value: T) throws -> String {
@@ -191,6 +195,7 @@ struct ProxyEndpoints: Sendable {
         writer: ResponseWriter
     ) async throws {
         let settings = runtime.settings
+        try runtime.usage.admit(model: body.model, settings: settings)
         var body = body
         if settings.fetchImageURLs { body = try await ImageFetcher(http: runtime.upstream.http).resolve(body) }
         let plan = try plan(
@@ -207,6 +212,7 @@ struct ProxyEndpoints: Sendable {
     ) throws -> ChatProxy.Plan {
         let profile = try resolve(body.model, status: modelNotFound)
         RequestObservation.current?.model(body.model)
+        RequestObservation.current?.planned(profile: profile, tokensIn: TokenEstimator.inputTokens(of: body))
         let settings = runtime.settings
         let translation: Translation
         do {
