@@ -73,7 +73,14 @@ def total(report: dict[str, Any], field: str) -> float:
 
 
 def fleet_metrics(fleet: Fleet) -> str:
-    return fleet.control("GET", "/metrics").text
+    return fleet.control("GET", "/metrics").text.replace(", ", ",")
+
+
+def wait_metric(fleet: Fleet, fragment: str) -> str:
+    """The fleet's metrics once they hold ``fragment`` (the supervisor fetches a worker's metrics
+    with its heartbeat, so they lag by up to one heartbeat interval)."""
+    return wait_until(lambda: text if fragment in (text := fleet_metrics(fleet)) else None, timeout=10, interval=0.1,
+                      message=lambda: f"metrics with {fragment}")
 
 
 def assert_no_secret(text: str, *keys: str) -> None:
@@ -122,9 +129,8 @@ def test_rpm_in_both_shapes_per_key_and_lifted_when_the_window_passes(make_fleet
 
         wait_until(served, timeout=WINDOW + 10, interval=0.2, message="the rpm window passes")
 
-    metrics = fleet_metrics(fleet)
-    assert 'jbai_limit_rejections_total{tenant="alpha",key="ci",limit="rpm"}' in metrics.replace(", ", ",")
-    assert 'jbai_key_requests_total{tenant="alpha",key="alice"} 1' in metrics.replace(", ", ",")
+    metrics = wait_metric(fleet, 'jbai_key_requests_total{tenant="alpha",key="alice"} 1')
+    assert 'jbai_limit_rejections_total{tenant="alpha",key="ci",limit="rpm"}' in metrics
     assert_no_secret(metrics, ci, alice)
 
 
@@ -144,7 +150,7 @@ def test_tenant_rpm_covers_every_key(make_fleet, simulator) -> None:
     import hashlib
 
     plain = "key-" + hashlib.sha256(two.encode()).hexdigest()[:8]
-    assert f'key="{plain}",limit="rpm"' in fleet_metrics(fleet).replace(", ", ",")
+    wait_metric(fleet, f'jbai_limit_rejections_total{{tenant="beta",key="{plain}",limit="rpm"}} 1')
 
 
 def test_max_concurrent_and_model_allow_list_in_both_shapes(make_fleet, simulator) -> None:
@@ -273,8 +279,7 @@ def test_ledger_survives_sigkill_and_reload_and_sums_what_the_simulator_counted(
     assert code == 0, err
     assert csv.splitlines()[0] == "tenant,key,requests,errors,attempts,quota_spent,tokens_in,tokens_out"
     assert "eps,alice,7,0,7,7," in csv
-    metrics = fleet_metrics(fleet).replace(", ", ",")
-    assert 'jbai_key_quota_spent_total{tenant="eps",key="alice"}' in metrics
+    metrics = wait_metric(fleet, 'jbai_key_quota_spent_total{tenant="eps",key="alice"} 2')
     assert_no_secret(table + csv + metrics + fleet.all_log_text(), alice, bob)
     code, _, err = fleet.ctl("usage", "nope")
     assert code == 1 and "no tenant named 'nope'" in err
