@@ -245,7 +245,10 @@ extension FleetFileReader {
         tenant.deployment = deployment
         tenant.logFormat = settings.logFormat
         tenant.backlogGrace = settings.backlogGrace
-        tenant.keyPolicies = apiKeys.map(\.policy)
+        // Only when a key has a name or limits of its own: plain keys get their default names anyway.
+        if apiKeys.contains(where: { $0.policy != ClientKeyPolicy(name: ClientKeyPolicy.defaultName(for: $0.key)) }) {
+            tenant.keyPolicies = apiKeys.map(\.policy)
+        }
         tenant.usageLimits = settings.usageLimits
         tenant.usageRetention = settings.usageRetention
         tenant.usageLedger = settings.usageLedger
