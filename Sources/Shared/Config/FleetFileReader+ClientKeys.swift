@@ -146,7 +146,8 @@ extension FleetFileReader {
             names[entry.policy.name] = entry.key
         }
         var byKey: [String: String] = [:]
-        for entry in keys {
+        // `render` reads every secret as one placeholder: those say nothing about the real keys.
+        for entry in keys where entry.key != FleetConfigLoader.secretPlaceholder && entry.key != secretFilePlaceholder {
             if let earlier = byKey[entry.key], earlier != entry.policy.name {
                 error(item, "the same key is listed as '\(earlier)' and '\(entry.policy.name)' (a key has one name)")
                 valid = false
