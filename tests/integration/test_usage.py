@@ -58,6 +58,14 @@ def message(client: anthropic.Anthropic, model: str = CLAUDE) -> str:
     return answer.content[0].text
 
 
+def served(client: openai.OpenAI) -> bool:
+    """One chat: answered (True) or refused by a limit (False)."""
+    try:
+        return bool(chat(client))
+    except openai.RateLimitError:
+        return False
+
+
 def usage(fleet: Fleet, *args: str) -> dict[str, Any]:
     code, out, err = fleet.ctl("usage", "--json", "--since", "all", *args)
     assert code == 0, err
@@ -121,13 +129,7 @@ def test_rpm_in_both_shapes_per_key_and_lifted_when_the_window_passes(make_fleet
             assert chat(other)
 
         # Refusals do not count: once the window has passed, the key is served again.
-        def served() -> bool:
-            try:
-                return bool(chat(client))
-            except openai.RateLimitError:
-                return False
-
-        wait_until(served, timeout=WINDOW + 10, interval=0.2, message="the rpm window passes")
+        wait_until(lambda: served(client), timeout=WINDOW + 10, interval=0.2, message="the rpm window passes")
 
     metrics = wait_metric(fleet, 'jbai_key_requests_total{tenant="alpha",key="alice"} 1')
     assert 'jbai_limit_rejections_total{tenant="alpha",key="ci",limit="rpm"}' in metrics
@@ -183,13 +185,7 @@ def test_max_concurrent_and_model_allow_list_in_both_shapes(make_fleet, simulato
         assert busy_anthropic.value.response.json()["error"]["type"] == "rate_limit_error"
 
         # The slot is free again once the slow one is answered.
-        def served() -> bool:
-            try:
-                return bool(chat(client))
-            except openai.RateLimitError:
-                return False
-
-        wait_until(served, timeout=15, interval=0.2, message="the max_concurrent slot is given back")
+        wait_until(lambda: served(client), timeout=15, interval=0.2, message="the max_concurrent slot is given back")
     thread.join(timeout=15)
     assert slow.get("answer")
 

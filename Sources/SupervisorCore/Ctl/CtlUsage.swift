@@ -4,24 +4,7 @@ import Shared
 
 /// `GET /usage` of the supervisor's control socket: every serving worker's ledger, grouped.
 struct UsageReport: Codable, Sendable, Equatable {
-    /// The worker's `UsageRow` (the same JSON).
-    struct Row: Codable, Sendable, Equatable {
-        var tenant: String
-        var group: String
-        var requests: Int
-        var errors: Int
-        var attempts: Int
-        var quotaSpent: Double
-        var tokensIn: Int
-        var tokensOut: Int
-
-        enum CodingKeys: String, CodingKey {
-            case tenant, group, requests, errors, attempts
-            case quotaSpent = "quota_spent"
-            case tokensIn = "tokens_in"
-            case tokensOut = "tokens_out"
-        }
-    }
+    typealias Row = UsageRow
 
     struct Problem: Error {
         var message: String

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import SQLiteNIO
+import Shared
 import Synchronization
 
 /// One finished request as the ledger stores it.
@@ -37,25 +38,6 @@ enum UsageGrouping: String, Sendable, CaseIterable {
         case .token: return "token"
         case .day: return "strftime('%Y-%m-%d', time, 'unixepoch')"
         }
-    }
-}
-
-/// One group of `ctl usage`.
-struct UsageRow: Sendable, Codable, Equatable {
-    var tenant: String
-    var group: String
-    var requests: Int
-    var errors: Int
-    var attempts: Int
-    var quotaSpent: Double
-    var tokensIn: Int
-    var tokensOut: Int
-
-    enum CodingKeys: String, CodingKey {
-        case tenant, group, requests, errors, attempts
-        case quotaSpent = "quota_spent"
-        case tokensIn = "tokens_in"
-        case tokensOut = "tokens_out"
     }
 }
 
@@ -135,18 +117,19 @@ final class UsageLedger: Sendable {
     /// Hands a record to the writer; false when it was dropped (queue full, ledger closed).
     @discardableResult
     func enqueue(_ record: UsageRecord) -> Bool {
-        let accepted = state.withLock { s -> Bool in
-            guard !s.closed, s.pending.count < capacity else { return false }
+        let refusal = state.withLock { s -> String? in
+            if s.closed { return "the ledger is closed (the worker is stopping)" }
+            guard s.pending.count < capacity else { return "the write queue is full" }
             s.pending.append(record)
             s.unwritten += 1
+            return nil
+        }
+        guard let refusal else {
+            wake.yield()
             return true
         }
-        if accepted {
-            wake.yield()
-        } else {
-            dropped(1, reason: "the write queue is full")
-        }
-        return accepted
+        dropped(1, reason: refusal)
+        return false
     }
 
     private func dropped(_ count: Int, reason: String) {
