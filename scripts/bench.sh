@@ -7,6 +7,7 @@
 #   scripts/bench.sh --quick    # ~1 minute smoke version
 #   scripts/bench.sh --write    # also put the tables into BENCHMARKS.md
 #   scripts/bench.sh --only 1,2 # some scenarios only
+#   scripts/bench.sh --only 1 --ledger both   # scenario 1 without and with the usage ledger, in one run
 #   scripts/bench.sh --wait-load 0.7   # first wait (up to 40 min) for a quiet machine
 #   scripts/bench.sh --profile  # profile the worker under scenario-1 load instead (scripts/bench/profile.sh)
 set -euo pipefail

@@ -38,6 +38,8 @@ struct WorkerMain {
         if case .supervised(let start) = source, !start.tokenStates.isEmpty {
             runtime.pool.restore(start.tokenStates)
         }
+        // Before serving: `daily_quota` starts from what the ledger has for today.
+        await runtime.usage.open()
         logger.info("JWT balancer initialized with \(settings.tokens.count) tokens, strategy: \(settings.strategy.rawValue)")
 
         // License JWTs are fetched before serving, so the first requests find them.
@@ -84,7 +86,14 @@ struct WorkerMain {
             let shown = address.map { Self.describe($0) } ?? target.description
             logger.info("Server starting on \(shown)")
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let ledger = runtime.usage.ledger {
+            // First, so it stops last: what the public server drains is still recorded.
+            services.append(.init(service: UsageLedgerService(
+                ledger: ledger, retention: { runtime.settings.usageRetention }, now: runtime.usage.now
+            ), serviceName: "usage-ledger"))
+        }
+        services += [
             // Named: without a name ServiceLifecycle describes each service by reflection,
             // which cost a few ms of start-up (first-time protocol-conformance scans).
             .init(service: runtime.prober, serviceName: "prober"),

@@ -20,6 +20,8 @@ final class WorkerRuntime: Sendable {
     let logger: Logger
     let startedAt = Date()
     let metrics: WorkerMetrics
+    /// Client keys' limits, per-key metrics and the usage ledger.
+    let usage: UsageTracker
     private let current: Locked<Current>
     private let counters = Mutex(Counters())
     /// Clients replaced by a reload; shut down at exit (requests may still be using them).
@@ -48,12 +50,13 @@ final class WorkerRuntime: Sendable {
         self.source = source
         self.logger = logger
         metrics = WorkerMetrics(tenant: settings.name)
+        usage = UsageTracker(settings: settings, stateDir: Self.stateDir(settings), metrics: metrics, logger: logger)
         let pool = TokenPool(tokens: settings.tokens, strategy: settings.strategy, logger: logger)
         self.pool = pool
         let current = Locked(Current(
             settings: settings,
             upstream: Self.makeClient(settings),
-            auth: ClientAuthenticator(keys: settings.apiKeys),
+            auth: ClientAuthenticator(settings: settings),
             aliases: ModelTable.merged(with: settings.models)
         ))
         self.current = current
@@ -147,7 +150,7 @@ final class WorkerRuntime: Sendable {
                 retired = c.upstream
                 c.upstream = client
             }
-            c.auth = ClientAuthenticator(keys: new.apiKeys)
+            c.auth = ClientAuthenticator(settings: new)
             c.aliases = ModelTable.merged(with: new.models)
         }
         if let retired { retiredClients.withLock { $0.append(retired) } }
@@ -199,6 +202,7 @@ final class WorkerRuntime: Sendable {
         let firstByte = (seen.firstByte ?? end) - observation.started
         let model = seen.model ?? ""
         metrics.requestFinished(api: observation.api, model: model, status: status.code, duration: duration, firstByte: firstByte)
+        usage.finished(observation, seen: seen, status: status.code, duration: duration)
         let s = settings
         AccessLog(format: s.logFormat, tenant: s.name).emit(AccessLog.Entry(
             time: Date(), api: observation.api.rawValue, model: model, status: status.code, duration: duration,

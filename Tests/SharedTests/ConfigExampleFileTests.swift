@@ -27,6 +27,7 @@ struct ConfigExampleFileTests {
         let text = try String(contentsOfFile: Self.examplePath, encoding: .utf8)
         let dir = try ConfigTempDirectory()
         try dir.write("secrets/team-a-backup.jwt", "eyJhbGciOiJIUzI1NiJ9.team-a-backup.sig\n")
+        try dir.write("secrets/team-a-ci.key", "sk-team-a-ci-0123456789\n")
         try dir.write("secrets/team-b.keys", "# team-b\nsk-team-b-one\n\nsk-team-b-two\n")
         try dir.write("secrets/research.refresh", "refresh-research-0123456789\n")
         return (dir, text, dir.path + "/fleet.yaml")
@@ -46,7 +47,10 @@ struct ConfigExampleFileTests {
         #expect(config.supervisor.logBackups == 5)
 
         let teamA = try #require(config.tenant(named: "team-a"))
-        #expect(teamA.apiKeys == ["sk-team-a-current-0123456789", "sk-team-a-next-0123456789"])
+        #expect(teamA.apiKeys == ["sk-team-a-current-0123456789", "sk-team-a-next-0123456789", "sk-team-a-ci-0123456789"])
+        #expect(teamA.keyPolicies[2] == ClientKeyPolicy(
+            name: "ci", limits: UsageLimits(rpm: 30, maxConcurrent: 2, dailyQuota: 5000, models: ["claude-*", "gpt-5"])))
+        #expect(teamA.usageLimits == UsageLimits(rpm: 600, dailyQuota: 50000))
         #expect(teamA.tokens.map(\.name) == ["primary", "secondary", "backup"])
         #expect(teamA.tokens[2].source == .jwt("eyJhbGciOiJIUzI1NiJ9.team-a-backup.sig"))
         #expect(teamA.tokens[0].metadata == ["region": "us-east-1", "owner": "platform-team"])
@@ -81,7 +85,7 @@ struct ConfigExampleFileTests {
 
     @Test func usesEveryKeyOfTheContract() throws {
         let text = try String(contentsOfFile: Self.examplePath, encoding: .utf8)
-        let keys = FleetKeys.root + FleetKeys.supervisor + FleetKeys.restart + FleetKeys.tenant + FleetKeys.token
+        let keys = FleetKeys.root + FleetKeys.supervisor + FleetKeys.restart + FleetKeys.tenant + FleetKeys.token + FleetKeys.apiKey
         for key in Set(keys) {
             #expect(text.contains("\(key):"), "the example does not use '\(key)'")
         }

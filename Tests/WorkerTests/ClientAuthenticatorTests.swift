@@ -108,15 +108,16 @@ import Testing
         #expect(ClientAuthenticator.presentedKey(headers([])) == nil)
     }
 
-    @Test func verdictNamesTheMatchedKeyByFingerprint() {
+    @Test func matchedNameIsTheConfiguredNameOrADerivedOne() throws {
         let keys = ["sk-first-key-0123456789abcdef", "sk-second-key-0123456789abcdef"]
-        let auth = ClientAuthenticator(keys: keys)
-        #expect(auth.verdict(headers([("x-api-key", keys[1])])) == .key(label: fingerprint(keys[1])))
-        #expect(auth.verdict(headers([("x-api-key", keys[0])])) == .key(label: fingerprint(keys[0])))
-        #expect(auth.verdict(headers([("x-api-key", "sk-other")])) == .rejected)
-        #expect(auth.verdict(headers([])) == .rejected)
-        let open = ClientAuthenticator(keys: [])
-        #expect(open.verdict(headers([])) == .open(label: nil))
-        #expect(open.verdict(headers([("x-api-key", "anything")])) == .open(label: fingerprint("anything")))
+        let named = ClientAuthenticator(keys: keys, names: ["alice", "ci"])
+        #expect(named.matchedName(headers([("x-api-key", keys[1])])) == "ci")
+        #expect(named.matchedName(headers([("Authorization", "Bearer \(keys[0])")])) == "alice")
+        #expect(named.matchedName(headers([("x-api-key", "sk-other")])) == nil)
+        #expect(named.matchedName(headers([])) == nil)
+        let plain = ClientAuthenticator(keys: keys)
+        let name = try #require(plain.matchedName(headers([("x-api-key", keys[0])])))
+        #expect(name == ClientKeyPolicy.defaultName(for: keys[0]))
+        #expect(!name.contains("0123456789"))
     }
 }

@@ -240,10 +240,12 @@ class Bench:
         wait_port(port, proc=p)
         return p, port
 
-    def start_worker(self, sim_port, jwts=JWTS[:3], name="worker", port=None):
+    def start_worker(self, sim_port, jwts=JWTS[:3], name="worker", port=None, ledger=None):
         port = port or free_port()
+        ledger = (self.args.ledger != "off") if ledger is None else ledger
+        env = dict(os.environ, JBAI_USAGE_LEDGER="on" if ledger else "off")
         p = self.spawn(name, [self.tool("jetbrains-ai-proxy"), "-c", ",".join(jwts), "-k", KEY,
-                              "-h", "127.0.0.1", "-p", str(port), "--upstream", f"http://127.0.0.1:{sim_port}"])
+                              "-h", "127.0.0.1", "-p", str(port), "--upstream", f"http://127.0.0.1:{sim_port}"], env=env)
         wait_port(port, proc=p)
         self.worker_fixture = (p, port, sim_port)
         return p, port
@@ -436,9 +438,12 @@ class Bench:
 
     # ----- scenario 1 ------------------------------------------------------------------
 
-    def scenario1(self, static=False):
+    def scenario1(self, static=False, ledger=None):
         p = self.p
-        if static:
+        if ledger is False:
+            self.emit("### 1 without the usage ledger (the same run, `JBAI_USAGE_LEDGER=off`)")
+            self.emit()
+        elif static:
             self.emit("### 1b. Proxy overhead against a static upstream (non-streaming, wrk, one connection per client)")
             self.emit()
             self.emit("The same three targets, but the upstream is nginx answering the simulator's SSE body (and the "
@@ -460,7 +465,7 @@ class Bench:
             sim, sim_port = self.start_simulator()
             upstream_tree = [sim.pid]
         ngx, ngx_port = self.start_nginx(sim_port)
-        worker, worker_port = self.start_worker(sim_port)
+        worker, worker_port = self.start_worker(sim_port, ledger=ledger)
         simb = self.write_json("s1-sim.json", sim_body("hi"))
         wb = self.write_json("s1-worker.json", openai_body("hi"))
         targets = [
@@ -523,7 +528,7 @@ class Bench:
                       "wrk closes its connections with requests in flight when a run ends; see the reading below.")
             self.emit()
         self.stop(ngx, signal.SIGQUIT)
-        if static:
+        if static or ledger is False:
             self.stop(worker)
             self.stop(sim, signal.SIGQUIT)
         else:
@@ -1044,6 +1049,9 @@ class Bench:
         sim, sim_port = None, None
         if only & {1, 2, 3}:
             if 1 in only:
+                if self.args.ledger == "both":
+                    # Without the ledger first: the run with it keeps its worker for scenarios 2-3.
+                    raw["s1_no_ledger"] = self.scenario1(ledger=False)
                 raw["s1"] = self.scenario1()
                 sim, sim_port, worker, worker_port = self.s1_fixture
             else:
@@ -1120,6 +1128,8 @@ def main():
                     help="first wait (up to --wait-minutes) until the 1-minute load average is below LOAD")
     ap.add_argument("--wait-minutes", type=float, default=40)
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder with logs and raw results")
+    ap.add_argument("--ledger", choices=["on", "off", "both"], default="on",
+                    help="the standalone workers' usage ledger; both: scenario 1 without it, then with it, in one run")
     args = ap.parse_args()
     if args.wait_load:
         wait_for_quiet(args.wait_load, args.wait_minutes)

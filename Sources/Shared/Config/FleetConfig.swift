@@ -145,6 +145,20 @@ public struct TenantConfig: Sendable, Equatable, Codable {
     public var deployment: TenantDeployment = TenantDeployment()
     /// `log_format`: the worker's access log as `text` (key=value) or `json` lines.
     public var logFormat: LogFormat = .text
+    /// Each of `apiKeys`' name and limits, index for index (`ClientKeys.swift`). Shorter than
+    /// `apiKeys` (older settings JSON): the rest are named by `ClientKeyPolicy.defaultName`.
+    public var keyPolicies: [ClientKeyPolicy] = []
+    /// `limits`: what the tenant as a whole may use (the same fields as a key's).
+    public var usageLimits = UsageLimits()
+    /// `usage_retention`: how long the usage ledger keeps a record.
+    public var usageRetention: Duration = TenantDefaults.usageRetention
+    /// `usage_ledger`: whether the worker records every request in `<state_dir>/<tenant>/usage.sqlite`.
+    public var usageLedger = true
+
+    /// The policy of `apiKeys[index]`.
+    public func keyPolicy(at index: Int) -> ClientKeyPolicy {
+        index < keyPolicies.count ? keyPolicies[index] : ClientKeyPolicy(name: ClientKeyPolicy.defaultName(for: apiKeys[index]))
+    }
 
     public init(
         name: String,
@@ -208,6 +222,8 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         case profileParameters, accountURL, outboundProxy, stateDir, fetchImageURLs, limits, maxConcurrentRequests
         case deployment, logFormat
         case backlogGrace = "backlogGraceMs"
+        case keyPolicies, usageLimits, usageLedger
+        case usageRetention = "usageRetentionMs"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -240,6 +256,10 @@ public struct TenantConfig: Sendable, Equatable, Codable {
             ?? TenantDefaults.maxConcurrentRequests
         deployment = try c.decodeIfPresent(TenantDeployment.self, forKey: .deployment) ?? TenantDeployment()
         logFormat = try c.decodeIfPresent(LogFormat.self, forKey: .logFormat) ?? .text
+        keyPolicies = try c.decodeIfPresent([ClientKeyPolicy].self, forKey: .keyPolicies) ?? []
+        usageLimits = try c.decodeIfPresent(UsageLimits.self, forKey: .usageLimits) ?? UsageLimits()
+        if c.contains(.usageRetention) { usageRetention = try c.decodeMilliseconds(forKey: .usageRetention) }
+        usageLedger = try c.decodeIfPresent(Bool.self, forKey: .usageLedger) ?? true
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -270,6 +290,10 @@ public struct TenantConfig: Sendable, Equatable, Codable {
         try c.encode(maxConcurrentRequests, forKey: .maxConcurrentRequests)
         try c.encode(deployment, forKey: .deployment)
         try c.encode(logFormat, forKey: .logFormat)
+        try c.encode(keyPolicies, forKey: .keyPolicies)
+        try c.encode(usageLimits, forKey: .usageLimits)
+        try c.encodeMilliseconds(usageRetention, forKey: .usageRetention)
+        try c.encode(usageLedger, forKey: .usageLedger)
     }
 }
 
@@ -295,6 +319,7 @@ public enum TenantDefaults {
     /// a half times its body: 256 keeps a worker of 10 MiB bodies under ~6.5 GiB in the worst
     /// case and is far above what a few JetBrains licences can serve at once.
     public static let maxConcurrentRequests = 256
+    public static let usageRetention = Duration.seconds(90 * 86_400)
 }
 
 /// The built-in values of the `supervisor:` section (paths relative to the file's folder).

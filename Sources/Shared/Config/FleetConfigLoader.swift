@@ -95,7 +95,7 @@ enum FleetKeys {
         "upstream", "api_version", "strategy", "health_check_interval", "max_attempts",
         "connect_timeout", "request_timeout", "max_body_size", "models", "grazie_agent",
         "keepalive_interval", "account_url", "outbound_proxy", "fetch_image_urls", "max_concurrent_requests",
-        "log_format", "backlog_grace",
+        "log_format", "backlog_grace", "limits", "usage_retention", "usage_ledger",
     ] + connectionLimits
     static let tenant = ["listen", "api_keys", "api_keys_file", "tokens"] + tenantSettings + deployment
     /// Tenant keys only `render kubernetes` reads.
@@ -105,6 +105,9 @@ enum FleetKeys {
         "name", "jwt", "jwt_file", "license_id", "authorization", "refresh_token", "refresh_token_file",
         "priority", "weight", "metadata", "description",
     ]
+    /// An `api_keys` entry written as a mapping, and the limit fields it shares with `limits`.
+    static let apiKey = ["name", "key", "key_file"] + usageLimits
+    static let usageLimits = ["rpm", "max_concurrent", "daily_quota", "models"]
     /// A `models` entry written as a mapping.
     static let modelEntry = ["profile", "parameters"]
 }

@@ -23,6 +23,7 @@ extension FleetFileReader {
         if let v = f["backlog_grace"].flatMap({ duration($0) }) { s.backlogGrace = v }
         if let v = f["max_concurrent_requests"].flatMap({ int($0, minimum: 1) }) { s.maxConcurrentRequests = v }
         applyLimits(f, to: &s.limits)
+        applyUsageSettings(f, to: &s)
         if let v = f["log_format"].flatMap({ choice($0, LogFormat.self, what: "log_format") }) { s.logFormat = v }
         if let i = f["outbound_proxy"], let text = text(i) {
             // Empty: no proxy (a tenant's way to override one in `defaults`).
@@ -232,7 +233,7 @@ extension FleetFileReader {
         valid = valid && diagnostics.count == errorsBefore
         guard valid, let (address, _) = listenAddress, let apiKeys else { return (nil, listenAddress) }
         var tenant = TenantConfig(
-            name: name, listen: address, apiKeys: apiKeys, tokens: tokens,
+            name: name, listen: address, apiKeys: apiKeys.map(\.key), tokens: tokens,
             upstream: settings.upstream, apiVersion: settings.apiVersion, strategy: settings.strategy,
             healthCheckInterval: settings.healthCheckInterval, maxAttempts: settings.maxAttempts,
             connectTimeout: settings.connectTimeout, requestTimeout: settings.requestTimeout,
@@ -244,6 +245,13 @@ extension FleetFileReader {
         tenant.deployment = deployment
         tenant.logFormat = settings.logFormat
         tenant.backlogGrace = settings.backlogGrace
+        // Only when a key has a name or limits of its own: plain keys get their default names anyway.
+        if apiKeys.contains(where: { $0.policy != ClientKeyPolicy(name: ClientKeyPolicy.defaultName(for: $0.key)) }) {
+            tenant.keyPolicies = apiKeys.map(\.policy)
+        }
+        tenant.usageLimits = settings.usageLimits
+        tenant.usageRetention = settings.usageRetention
+        tenant.usageLedger = settings.usageLedger
         return (tenant, listenAddress)
     }
 
@@ -255,7 +263,7 @@ extension FleetFileReader {
         return isLowerAlnum(first) && bytes.allSatisfy { isLowerAlnum($0) || $0 == 0x2D }
     }
 
-    func readAPIKeys(_ f: ConfigFields, tenant: ConfigItem) -> [String]? {
+    func readAPIKeys(_ f: ConfigFields, tenant: ConfigItem) -> [ClientKeyEntry]? {
         let inline = f["api_keys"]
         let file = f["api_keys_file"]
         if inline == nil && file == nil {
@@ -270,10 +278,11 @@ extension FleetFileReader {
         let fromList = inline.flatMap { readInlineAPIKeys($0) }
         let fromFile = file.flatMap { readAPIKeysFile($0) }
         if inline != nil && file != nil { return nil }
-        return fromList ?? fromFile
+        guard let keys = fromList ?? fromFile else { return nil }
+        return checkDistinct(keys, at: (inline ?? file)!) ? keys : nil
     }
 
-    func readInlineAPIKeys(_ item: ConfigItem) -> [String]? {
+    func readInlineAPIKeys(_ item: ConfigItem) -> [ClientKeyEntry]? {
         guard case .sequence(let sequence) = item.node else {
             error(item, "expected a list of API keys, found \(item.kindDescription)")
             return nil
@@ -282,35 +291,40 @@ extension FleetFileReader {
             error(item, "api_keys is empty (a tenant needs at least one key)")
             return nil
         }
-        var keys: [String] = []
+        var keys: [ClientKeyEntry] = []
         var valid = true
         for (index, node) in sequence.enumerated() {
             let element = ConfigItem(node: node, path: "\(item.path)[\(index)]")
+            if case .mapping = node {
+                if let entry = readNamedAPIKey(element) { keys.append(entry) } else { valid = false }
+                continue
+            }
             guard let text = text(element) else { valid = false; continue }
             let key = text.value.trimmingCharacters(in: .whitespacesAndNewlines)
             if let problem = Self.secretProblem(key, what: "API key") {
                 error(element, problem)
                 valid = false
             } else {
-                keys.append(key)
+                keys.append(ClientKeyEntry(key: key, policy: ClientKeyPolicy(name: ClientKeyPolicy.defaultName(for: key))))
             }
         }
         return valid ? keys : nil
     }
 
-    func readAPIKeysFile(_ item: ConfigItem) -> [String]? {
+    func readAPIKeysFile(_ item: ConfigItem) -> [ClientKeyEntry]? {
         guard let (path, display) = path(item), let contents = readFile(item, path: path, display: display, what: "api_keys_file")
         else { return nil }
-        var keys: [String] = []
+        var keys: [ClientKeyEntry] = []
         var valid = true
         for (number, rawLine) in contents.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
-            if let problem = Self.secretProblem(line, what: "the key") {
-                error(item, "line \(number + 1) of api_keys_file \(display): \(problem)")
+            switch Self.keyFileLine(line) {
+            case .failure(let problem):
+                error(item, "line \(number + 1) of api_keys_file \(display): \(problem.message)")
                 valid = false
-            } else {
-                keys.append(line)
+            case .success(let entry):
+                keys.append(entry)
             }
         }
         if valid && keys.isEmpty {

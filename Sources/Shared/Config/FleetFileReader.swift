@@ -26,6 +26,9 @@ struct FleetTenantSettings {
     var limits = ConnectionLimits.publicListener
     var maxConcurrentRequests = TenantDefaults.maxConcurrentRequests
     var logFormat = LogFormat.text
+    var usageLimits = UsageLimits()
+    var usageRetention = TenantDefaults.usageRetention
+    var usageLedger = true
 }
 
 /// A node of the file with its key path and position.

@@ -81,6 +81,7 @@ enum MetricsKey {
 ///     GET  /events?n=N&tenant=NAME            [HistoryEntry], oldest first
 ///     GET  /events?follow=1&n=N&tenant=NAME   the same, then each new one: one JSON object a line, streamed
 ///     GET  /metrics                           the fleet's metrics (as on `supervisor.listen`)
+///     GET  /usage?tenant=NAME&by=key&since=S  UsageReport: every serving worker's ledger, grouped
 func controlRoutes(_ fleet: FleetRuntime) -> Router {
     var router = Router(errorShape: .control)
     router.on(.GET, "/metrics") { _, writer in
@@ -124,6 +125,19 @@ func controlRoutes(_ fleet: FleetRuntime) -> Router {
         let reply = ControlReply(ok: replies.allSatisfy(\.ok), message: replies.map(\.message).joined(separator: "\n"))
         let status: HTTPResponseStatus = reply.ok ? .ok : (names.count == 1 ? .notFound : .badRequest)
         try await writer.respond(status: status, json: encodeJSON(reply))
+    }
+    router.on(.GET, "/usage") { request, writer in
+        let query = request.request.query
+        let tenant = query["tenant"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let sockets = await fleet.usageSockets(tenant) else {
+            let error = HTTPError(status: .notFound, message: "no tenant named '\(escapingControlCharacters(tenant ?? ""))'", code: "not_found")
+            return try await writer.respond(error, shape: .control)
+        }
+        var forward: [String] = []
+        for name in ["by", "since"] {
+            if let value = query[name] { forward.append(name + "=" + (value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")) }
+        }
+        try await writer.respond(status: .ok, json: encodeJSON(await fleet.usage(sockets, query: forward.joined(separator: "&"))))
     }
     router.on(.GET, "/tenants/:name/logs") { request, writer in
         let name = request["name"] ?? ""

@@ -38,7 +38,7 @@ struct Ctl: AsyncParsableCommand {
         else ./fleet.yaml's. Exit codes: 0 ok, 1 the command failed, 3 no supervisor is running,
         and for `health`: 4 degraded, 5 down.
         """,
-        subcommands: [Status.self, Health.self, Start.self, Stop.self, Restart.self, Reload.self, Logs.self, Events.self]
+        subcommands: [Status.self, Health.self, Start.self, Stop.self, Restart.self, Reload.self, Logs.self, Events.self, Usage.self]
     )
 }
 

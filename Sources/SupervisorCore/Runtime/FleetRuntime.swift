@@ -409,6 +409,45 @@ actor FleetRuntime {
 
     var tenantNames: [String] { reconciler.tenantNames }
 
+    /// The control sockets of the serving workers (of one tenant, when given), for `ctl usage`;
+    /// nil when the tenant is unknown. Tenants without a serving worker are listed with nil.
+    func usageSockets(_ tenant: String?) -> [(tenant: String, socket: String?)]? {
+        if let tenant, reconciler.slots[tenant] == nil { return nil }
+        return reconciler.metricsViews(now: clock.now)
+            .filter { tenant == nil || $0.view.name == tenant }
+            .map { (tenant: $0.view.name, socket: $0.worker.flatMap { processes[$0]?.controlSocket }) }
+    }
+
+    /// Asks each worker's control socket for its ledger's rows (`GET /usage`).
+    nonisolated func usage(_ sockets: [(tenant: String, socket: String?)], query: String) async -> UsageReport {
+        await withTaskGroup(of: (String, Result<[UsageReport.Row], UsageReport.Problem>).self) { group in
+            for (tenant, socket) in sockets {
+                group.addTask { [control] in
+                    guard let socket else { return (tenant, .failure(.init(message: "no worker is serving"))) }
+                    do {
+                        let response = try await control.send(.GET, socket: socket, path: "/usage?" + query, timeout: .seconds(30))
+                        let data = Data(response.body.readableBytesView)
+                        guard response.status == 200 else {
+                            return (tenant, .failure(.init(message: "the worker answered \(response.status): \(String(decoding: data.prefix(300), as: UTF8.self))")))
+                        }
+                        return (tenant, .success(try JSONDecoder().decode([UsageReport.Row].self, from: data)))
+                    } catch {
+                        return (tenant, .failure(.init(message: "the worker did not answer (\(error))")))
+                    }
+                }
+            }
+            var report = UsageReport(rows: [], problems: [:])
+            for await (tenant, result) in group {
+                switch result {
+                case .success(let rows): report.rows += rows
+                case .failure(let problem): report.problems[tenant] = problem.message
+                }
+            }
+            report.rows.sort { ($0.tenant, $0.group) < ($1.tenant, $1.group) }
+            return report
+        }
+    }
+
     func logs(_ tenant: String, lines: Int) -> LogTail? {
         guard reconciler.slots[tenant] != nil else { return nil }
         return LogTail(tenant: tenant, lines: log(for: tenant).lastLines(lines))

@@ -4,7 +4,7 @@ import NIOHTTP1
 import Shared
 
 /// The worker's control socket (HTTP over a Unix socket, mode 0600), used by the supervisor:
-/// `GET /health`, `GET /stats`, `POST /drain`, `POST /pause` and `POST /resume` (accepting).
+/// `GET /health`, `GET /stats`, `GET /usage?by=key&since=SECONDS`, `POST /drain`, `POST /pause` and `POST /resume` (accepting).
 struct ControlResponder: HTTPResponder {
     private let router: Router
 
@@ -35,6 +35,9 @@ struct ControlResponder: HTTPResponder {
         }
         router.on(.GET, "/stats") { _, writer in
             try await writer.respond(status: .ok, json: Self.json(runtime.stats()))
+        }
+        router.on(.GET, "/usage") { routed, writer in
+            try await UsageEndpoint.respond(routed.request, usage: runtime.usage, writer: writer)
         }
         router.on(.POST, "/drain") { _, writer in
             try await writer.respond(status: .accepted, json: #"{"status":"draining"}"#)

@@ -141,12 +141,14 @@ struct ChatProxy: Sendable {
                 return .failed(Self.classify(status: response.status, headers: response.headers, body: text))
             }
             if let sink {
-                _ = try await streamAnswer(response, plan: plan, encoder: &encoder, sink: sink)
+                let builder = try await streamAnswer(response, plan: plan, encoder: &encoder, sink: sink)
                 complete(lease, outcome: .success)
+                Self.observeAnswer(builder)
             } else {
                 let builder = try await collectAnswer(response, plan: plan)
                 // The upstream part is done: a client that leaves now says nothing about the JWT.
                 complete(lease, outcome: .success)
+                Self.observeAnswer(builder)
                 let json = try plan.encoder.whole(builder)
                 RequestObservation.current?.firstByte()
                 do {
@@ -257,6 +259,12 @@ struct ChatProxy: Sendable {
         }
         try await sink.finish(encoder.closing(builder))
         return builder
+    }
+
+    /// What the answer cost (`QuotaMetadata.spent`) and its estimated size, for the ledger.
+    private static func observeAnswer(_ builder: AnswerBuilder) {
+        guard let observation = RequestObservation.current else { return }
+        observation.answered(quotaSpent: builder.quota?.spent.flatMap(Double.init), tokensOut: TokenEstimator.outputTokens(of: builder))
     }
 
     // MARK: - Classifying failures

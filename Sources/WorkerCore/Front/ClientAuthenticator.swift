@@ -5,36 +5,31 @@ import Shared
 /// tenant's keys in constant time. Keys are never logged; at most their fingerprint is.
 struct ClientAuthenticator: Sendable {
     private let keys: [[UInt8]]
-    /// Each key's fingerprint, made once (a request's access-log line names its key by it).
-    private let labels: [String]
+    /// Each of `keys`' index in the list given to `init` (empty keys are left out).
+    private let positions: [Int]
 
-    init(keys: [String]) {
-        let kept = keys.filter { !$0.isEmpty }
-        self.keys = kept.map { Array($0.utf8) }
-        self.labels = kept.map(fingerprint)
+    /// Each configured key's name, in the order given to `init`.
+    let names: [String]
+
+    init(keys: [String], names: [String] = []) {
+        let kept = keys.enumerated().filter { !$0.element.isEmpty }
+        self.keys = kept.map { Array($0.element.utf8) }
+        self.positions = kept.map(\.offset)
+        self.names = keys.indices.map { $0 < names.count ? names[$0] : ClientKeyPolicy.defaultName(for: keys[$0]) }
+    }
+
+    /// The tenant's keys with their names (`api_keys` entries).
+    init(settings: TenantConfig) {
+        self.init(keys: settings.apiKeys, names: settings.apiKeys.indices.map { settings.keyPolicy(at: $0).name })
+    }
+
+    /// The name of the key the request presents, or nil.
+    func matchedName(_ headers: HTTPHeaders) -> String? {
+        matchedKey(headers).map { names[$0] }
     }
 
     /// No keys configured: every request is let in (the seed's behaviour without `-k`).
     var isOpen: Bool { keys.isEmpty }
-
-    /// Who a request is, as far as its key goes.
-    enum Verdict: Sendable, Equatable {
-        /// One of the tenant's keys, by its fingerprint.
-        case key(label: String)
-        /// No keys are configured: let in; the label is the presented key's fingerprint, if any.
-        case open(label: String?)
-        /// A wrong or missing key.
-        case rejected
-
-        var isAuthorized: Bool { self != .rejected }
-        var label: String? {
-            switch self {
-            case .key(let label): return label
-            case .open(let label): return label
-            case .rejected: return nil
-            }
-        }
-    }
 
     /// The key a client presented: the value of `Authorization` without its `Bearer ` scheme
     /// (any case), else `x-api-key`, without surrounding spaces and tabs. Byte-level: this runs
@@ -61,21 +56,26 @@ struct ClientAuthenticator: Sendable {
         return Substring(utf8[first...last])
     }
 
-    func verdict(_ headers: HTTPHeaders) -> Verdict {
-        guard !isOpen else { return .open(label: Self.presentedKey(headers).map(fingerprint)) }
-        guard let presented = Self.presentedKey(headers) else { return .rejected }
-        let candidate = Array(presented.utf8)
-        // Compare against every key without early exit, so timing reveals neither which key
-        // matched nor how much of one did.
-        var matched = -1
-        for (i, key) in keys.enumerated() {
-            let equal = Self.constantTimeEquals(key, candidate)
-            matched = equal ? i : matched
-        }
-        return matched >= 0 ? .key(label: labels[matched]) : .rejected
+    func isAuthorized(_ headers: HTTPHeaders) -> Bool {
+        if isOpen { return true }
+        return matchedKey(headers) != nil
     }
 
-    func isAuthorized(_ headers: HTTPHeaders) -> Bool { verdict(headers).isAuthorized }
+    /// The index (in the configured order) of the key the request presents, or nil.
+    /// Every key is compared without early exit, so timing reveals neither which key matched
+    /// nor how much of one did. Keys given more than once match at their first position.
+    func matchedKey(_ headers: HTTPHeaders) -> Int? {
+        guard let presented = Self.presentedKey(headers) else { return nil }
+        let candidate = Array(presented.utf8)
+        var matched = -1
+        for (index, key) in keys.enumerated() {
+            let equal = Self.constantTimeEquals(key, candidate)
+            // Branch-free select: keep the first match.
+            let take = equal && matched < 0
+            matched = take ? index : matched
+        }
+        return matched >= 0 ? positions[matched] : nil
+    }
 
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         var diff: UInt8 = a.count == b.count ? 0 : 1

@@ -122,18 +122,18 @@ struct ProxyEndpoints: Sendable {
     }
 
     /// The tenant's keys, compared in constant time; a rejected key is logged as its fingerprint.
-    /// The key's fingerprint goes to the request's observation (its access-log line).
     func authorize(_ request: ServerRequest) throws(APIError) {
-        let verdict = runtime.authenticator.verdict(request.headers)
-        guard verdict.isAuthorized else {
-            let presented = ClientAuthenticator.presentedKey(request.headers).map(fingerprint)
-            RequestObservation.current?.client(presented)
-            runtime.logger.warning("rejected request with a wrong or missing API key", metadata: [
-                "path": "\(request.path)", "key": "\(presented ?? "none")",
-            ])
-            throw APIError.unauthorized
+        let authenticator = runtime.authenticator
+        if authenticator.isOpen { return }
+        if let name = authenticator.matchedName(request.headers) {
+            RequestObservation.current?.client(key: name)
+            return
         }
-        RequestObservation.current?.client(verdict.label)
+        let presented = ClientAuthenticator.presentedKey(request.headers)
+        runtime.logger.warning("rejected request with a wrong or missing API key", metadata: [
+            "path": "\(request.path)", "key": "\(presented.map(fingerprint) ?? "none")",
+        ])
+        throw APIError.unauthorized
     }
 
     func encode<T: Encodable>(_ value: T) throws -> String {
@@ -195,6 +195,7 @@ struct ProxyEndpoints: Sendable {
         writer: ResponseWriter
     ) async throws {
         let settings = runtime.settings
+        try runtime.usage.admit(model: body.model, settings: settings)
         var body = body
         if settings.fetchImageURLs { body = try await ImageFetcher(http: runtime.upstream.http).resolve(body) }
         let plan = try plan(
@@ -211,6 +212,7 @@ struct ProxyEndpoints: Sendable {
     ) throws -> ChatProxy.Plan {
         let profile = try resolve(body.model, status: modelNotFound)
         RequestObservation.current?.model(body.model)
+        RequestObservation.current?.planned(profile: profile, tokensIn: TokenEstimator.inputTokens(of: body))
         let settings = runtime.settings
         let translation: Translation
         do {

@@ -31,7 +31,7 @@ public enum ObservationBench {
         func entry(_ i: Int) -> AccessLog.Entry {
             AccessLog.Entry(
                 time: Date(), api: "chat", model: models[i % 3], status: 200, duration: .microseconds(1234),
-                firstByte: .microseconds(456), attempts: 1, token: "jwt-1", key: "sk-bench-0...#ab12")
+                firstByte: .microseconds(456), attempts: 1, token: "jwt-1", key: "alice")
         }
         var rows: [Row] = []
         func measure(_ name: String, _ body: (Int) -> Void) {
@@ -42,7 +42,7 @@ public enum ObservationBench {
             let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
             rows.append(Row(name: name, nanosecondsPerRequest: ns / Double(iterations)))
         }
-        measure("authenticate (3 keys, Bearer)") { _ in precondition(auth.verdict(headers).isAuthorized) }
+        measure("authenticate (3 keys, Bearer)") { _ in precondition(auth.matchedName(headers) != nil) }
         measure("metrics: started, attempt, finished") { i in
             metrics.requestStarted()
             metrics.attempted(token: "jwt-1", outcome: "success")
@@ -58,8 +58,7 @@ public enum ObservationBench {
             let observation = RequestObservation(api: .chat, started: .now)
             metrics.requestStarted()
             await RequestObservation.$current.withValue(observation) {
-                let verdict = auth.verdict(headers)
-                RequestObservation.current?.client(verdict.label)
+                if let name = auth.matchedName(headers) { RequestObservation.current?.client(key: name) }
                 RequestObservation.current?.model(models[i % 3])
                 RequestObservation.current?.attempt(token: "jwt-1")
                 metrics.attempted(token: "jwt-1", outcome: "success")

@@ -201,8 +201,16 @@ final class RequestObservation: Sendable {
         var attempts = 0
         var token: String?
         var firstByte: ContinuousClock.Instant?
-        /// The client's key, by its fingerprint.
+        /// The client key's name (set once the key is checked).
         var key: String?
+        var profile: String?
+        /// Estimated tokens of the request and of the answer (`TokenEstimator`).
+        var tokensIn: Int?
+        var tokensOut: Int?
+        /// `QuotaMetadata.spent` of the answer.
+        var quotaSpent: Double?
+        /// The limiter admitted the request (it holds a `max_concurrent` slot until it ends).
+        var admitted = false
     }
 
     init(api: APIKind, started: ContinuousClock.Instant) {
@@ -221,7 +229,24 @@ final class RequestObservation: Sendable {
         }
     }
 
-    func client(_ key: String?) { state.withLock { $0.key = key } }
+    func client(key: String) { state.withLock { $0.key = key } }
+
+    func planned(profile: String, tokensIn: Int) {
+        state.withLock {
+            $0.profile = profile
+            $0.tokensIn = tokensIn
+        }
+    }
+
+    func admitted() { state.withLock { $0.admitted = true } }
+
+    /// The answer is complete: what it cost and its estimated size.
+    func answered(quotaSpent: Double?, tokensOut: Int) {
+        state.withLock {
+            $0.quotaSpent = quotaSpent
+            $0.tokensOut = tokensOut
+        }
+    }
 
     /// The first byte of the answer is about to go out (kept from the first call).
     func firstByte() {
@@ -249,4 +274,51 @@ extension TokenOutcome {
         case .requestRejected: return "rejected"
         }
     }
+}
+
+/// Per client key: requests, quota spent, limit rejections; and the ledger's dropped records.
+final class KeyMetrics: Sendable {
+    private let factory: PrometheusMetricsFactory
+    private let tenant: String
+    private let requests = Mutex<[String: Metrics.Counter]>([:])
+    private let spent = Mutex<[String: Metrics.FloatingPointCounter]>([:])
+    private let rejections = Mutex<[String: Metrics.Counter]>([:])
+    private let dropped: Metrics.Counter
+
+    init(metrics: WorkerMetrics) {
+        factory = PrometheusMetricsFactory(registry: metrics.registry)
+        tenant = metrics.tenant
+        dropped = Metrics.Counter(label: "jbai_usage_records_dropped_total", dimensions: [("tenant", tenant)], factory: factory)
+    }
+
+    private func series<C>(_ cache: borrowing Mutex<[String: C]>, _ id: String, _ make: () -> C) -> C {
+        cache.withLock { c in
+            if let existing = c[id] { return existing }
+            let made = make()
+            c[id] = made
+            return made
+        }
+    }
+
+    /// One finished API request of `key`, and the quota it spent.
+    func finished(key: String, quotaSpent: Double?) {
+        series(requests, key) {
+            Metrics.Counter(label: "jbai_key_requests_total", dimensions: [("tenant", tenant), ("key", key)], factory: factory)
+        }.increment()
+        if let quotaSpent, quotaSpent > 0, quotaSpent.isFinite {
+            series(spent, key) {
+                Metrics.FloatingPointCounter(
+                    label: "jbai_key_quota_spent_total", dimensions: [("tenant", tenant), ("key", key)], factory: factory)
+            }.increment(by: quotaSpent)
+        }
+    }
+
+    func rejected(key: String, limit: String) {
+        series(rejections, key + "\u{0}" + limit) {
+            Metrics.Counter(
+                label: "jbai_limit_rejections_total", dimensions: [("tenant", tenant), ("key", key), ("limit", limit)], factory: factory)
+        }.increment()
+    }
+
+    func droppedRecords(_ count: Int) { dropped.increment(by: Int64(count)) }
 }
