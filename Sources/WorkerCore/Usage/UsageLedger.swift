@@ -65,9 +65,18 @@ final class UsageLedger: Sendable {
         var unwritten = 0
     }
 
-    init(path: String, capacity: Int = 10_000, logger: Logger, onDropped: @escaping @Sendable (Int) -> Void) {
+    /// How long the writer waits after a first record for more to join its batch: a commit per
+    /// request would cost more CPU than the request (measured: ~150 µs a request at one client).
+    /// A SIGKILL loses at most this much of the newest, not yet committed, records.
+    let linger: Duration
+
+    init(
+        path: String, capacity: Int = 10_000, linger: Duration = .milliseconds(200), logger: Logger,
+        onDropped: @escaping @Sendable (Int) -> Void
+    ) {
         self.path = path
         self.capacity = capacity
+        self.linger = linger
         self.logger = logger
         self.onDropped = onDropped
         (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -132,14 +141,29 @@ final class UsageLedger: Sendable {
         return false
     }
 
+    /// Counted every time; logged at most once a second (with what was dropped since), so a
+    /// full disk under load does not turn into a log line per request.
     private func dropped(_ count: Int, reason: String) {
         onDropped(count)
-        logger.warning("usage ledger dropped records", metadata: ["records": "\(count)", "reason": "\(reason)"])
+        let now = ContinuousClock.now
+        let toLog = dropLog.withLock { log -> Int? in
+            log.unlogged += count
+            if let last = log.last, now - last < .seconds(1) { return nil }
+            log.last = now
+            defer { log.unlogged = 0 }
+            return log.unlogged
+        }
+        if let toLog {
+            logger.warning("usage ledger dropped records", metadata: ["records": "\(toLog)", "reason": "\(reason)"])
+        }
     }
+
+    private let dropLog = Mutex<(last: ContinuousClock.Instant?, unlogged: Int)>((nil, 0))
 
     /// The writer: runs until `close()`, then writes what is left.
     func run() async {
         for await _ in wakeups {
+            if linger > .zero, !state.withLock({ $0.closed }) { try? await Task.sleep(for: linger) }
             await writePending()
         }
         await writePending()
