@@ -17,6 +17,23 @@ import Testing
                                     until: Date(timeIntervalSince1970: 1_767_225_600)))
     }
 
+    /// Found while writing the fuzz target's invariant: `"until": "nan"` (or `"inf"`, `1e300`)
+    /// was read as a date that never comes, so a JWT the probe found exhausted stayed out for
+    /// good. Such a time is unreadable: the pool falls back to its own reset guess.
+    @Test func anImpossibleResetTimeIsUnreadable() {
+        for until in [#""nan""#, #""inf""#, #""-infinity""#, "1e300", "-5000000000000"] {
+            let answer = parseQuota(#"{"tariffQuota":{"available":{"amount":"0"},"until":\#(until)}}"#)
+            guard case .exhausted(let report, let date) = answer else {
+                Issue.record("expected exhausted for until \(until), got \(answer)")
+                continue
+            }
+            #expect(date == nil, "until \(until)")
+            #expect(report.until != nil)
+        }
+        let event = try? UpstreamEvent.decode(#"{"type":"QuotaMetadata","updated":{"current":{"amount":"1"},"until":"nan"}}"#)
+        #expect(event == .quota(.init(current: "1", until: "nan")))
+    }
+
     @Test func tariffWithAvailableLeft() {
         let answer = parseQuota(#"""
         {"tariffQuota":{"current":{"amount":"900"},"maximum":{"amount":"1000"},"available":{"amount":"100"},"until":1767225600000},

@@ -48,12 +48,20 @@ struct UpstreamInstant: Sendable, Equatable {
 
     /// Epoch milliseconds, as JetBrains' own client reads it. A value too small to be
     /// milliseconds after 1973 (< 1e11) is taken as seconds: a hedge, nobody has seen it.
+    /// A time that cannot be one (NaN, infinite, before 1970 or after 9999, e.g. `"nan"` or
+    /// `1e300`) is unreadable: a JWT told to wait for it would never come back.
     init(epoch value: Double) {
         let seconds = abs(value) >= 1e11 ? value / 1000 : value
+        guard seconds.isFinite, (0...Self.latest).contains(seconds) else {
+            self.init(date: nil, text: formatAmount(value))
+            return
+        }
         let date = Date(timeIntervalSince1970: seconds)
-        self.date = date
-        self.text = formatISODate(date)
+        self.init(date: date, text: formatISODate(date))
     }
+
+    /// 9999-12-31T23:59:59Z, the last time ISO 8601's four-digit years can write.
+    static let latest: TimeInterval = 253_402_300_799
 
     init(text raw: String) {
         let trimmed = raw.trimmingCharacters(in: .whitespaces)
