@@ -13,6 +13,7 @@ import Shared
 enum HTTPRequestFuzz {
     /// Small, so the fuzzer reaches the over-the-limit paths.
     static let maxBodySize = 512
+    static let peer = try! SocketAddress(ipAddress: "127.0.0.1", port: 40_000)
 
     enum Item: Equatable {
         case request(HTTPRequestHead, body: [UInt8], keepAlive: Bool, path: String, query: [String: String])
@@ -37,6 +38,11 @@ enum HTTPRequestFuzz {
         } catch {
             preconditionFailure("pipeline setup failed: \(error)")
         }
+        // An EmbeddedChannel is inactive until connected, and the loop below stops reading at an
+        // inactive channel (the error handler closes it after a parse error): without this, the
+        // pieced parse stopped after its first piece.
+        channel.connect(to: peer, promise: nil)
+        precondition(channel.isActive, "the embedded channel did not become active")
         var items: [Item] = []
         var assembler = RequestAssembler(maxBodySize: maxBodySize)
         for bytes in writes {

@@ -1,6 +1,7 @@
 import Foundation
-import FuzzTargets
 import Testing
+
+@testable import FuzzTargets
 
 /// Every committed corpus file (`fuzz/corpus/TARGET/`: the seeds, what long fuzzing runs kept,
 /// and each input that once crashed a target) replayed through its target, without the
@@ -19,6 +20,22 @@ import Testing
         #expect(!names.isEmpty, "fuzz/corpus/\(target.rawValue) has no seeds")
         for name in names {
             target.run(try Data(contentsOf: folder.appendingPathComponent(name)))
+        }
+    }
+
+    /// The http target once fed its pieces to an EmbeddedChannel never made active, so the
+    /// pieced parse stopped after the first piece and every seed "depended on how the bytes were
+    /// split" (the trap on fuzz/corpus/http/http10). Both parses must see both requests.
+    @Test func theHTTPTargetParsesEveryPieceOfAStream() {
+        let data = Data("GET /a?x=1 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\n".utf8)
+        let pieces = stride(from: 0, to: data.count, by: 3).map { data[$0..<min($0 + 3, data.count)] }
+        for parse in [HTTPRequestFuzz.parse([data[...]]), HTTPRequestFuzz.parse(pieces)] {
+            let requests = parse.compactMap { item -> (String, Bool)? in
+                guard case .request(let head, _, let keepAlive, _, _) = item else { return nil }
+                return (head.uri, keepAlive)
+            }
+            #expect(requests.map(\.0) == ["/a?x=1", "/"])
+            #expect(requests.map(\.1) == [true, false])
         }
     }
 
