@@ -92,9 +92,21 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "Microbench", dependencies: ["WorkerCore"]),
+        // Fuzz targets over the code that reads untrusted bytes (scripts/fuzz.sh, README's Tests).
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "Shared", "WorkerCore", "SupervisorCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"]),
         .testTarget(name: "SharedTests", dependencies: ["Shared"]),
         .testTarget(name: "WorkerTests", dependencies: ["WorkerCore", "Shared"]),
         .testTarget(name: "SupervisorTests", dependencies: ["SupervisorCore", "Shared"]),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -137,7 +137,8 @@ final class HeadByteCounter: ChannelInboundHandler, RemovableChannelHandler {
     /// CONNECT), then closes.
     func writeRawAndClose(_ bytes: ByteBuffer) {
         guard let context else { return }
-        context.writeAndFlush(NIOAny(bytes)).whenComplete { _ in context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(NIOAny(bytes)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -317,33 +317,26 @@ public final class HTTPServer: Service, Sendable {
         connectionID id: UInt64,
         into continuation: AsyncStream<Item>.Continuation
     ) async {
-        let limit = configuration.maxBodySize
+        var assembler = RequestAssembler(maxBodySize: configuration.maxBodySize)
         // Items handed to the processor; while it has not answered them all, a response may be
         // being written, and nothing (no `100 Continue`) may be written in between.
         var yielded = 0
-        var head: HTTPRequestHead?
-        var body = ByteBuffer()
-        var tooLarge = false
         var ticket: RequestAdmission.Ticket?
         do {
             for try await part in inbound {
-                switch part {
-                case .head(let h):
-                    head = h
-                    body = ByteBuffer()
-                    tooLarge = false
+                switch assembler.take(part) {
+                case .none:
+                    break
+                case .tooLarge(let h):
                     ticket = nil
-                    let length = h.headers.first(name: "content-length").flatMap(Int.init)
-                    if let length, length > limit {
-                        tooLarge = true
-                        yielded += 1
-                        continuation.yield(.tooLarge(h))
-                        continue
-                    }
+                    yielded += 1
+                    continuation.yield(.tooLarge(h))
+                case .head(let h, let expectsContinue):
+                    ticket = nil
                     switch configuration.admission?.admit(h) {
                     case .refused?:
                         // Answered before the body is read: an overloaded worker takes no more memory.
-                        tooLarge = true
+                        assembler.refuse()
                         yielded += 1
                         continuation.yield(.overloaded(h))
                         continue
@@ -352,41 +345,22 @@ public final class HTTPServer: Service, Sendable {
                     case .exempt?, nil:
                         break
                     }
-                    // One allocation of the announced size instead of doubling as chunks arrive.
-                    if let length, length > 0 { body.reserveCapacity(length) }
-                    if h.headers.first(name: "expect")?.lowercased() == "100-continue",
+                    if expectsContinue,
                        state.withLock({ $0.connections[id].map { !$0.busy && $0.served == yielded } ?? false })
                     {
                         // (A pipelined request behind one being answered just gets no 100: the
                         // client sends its body after its own short wait.)
                         try await outbound.write(.head(HTTPResponseHead(version: h.version, status: .continue)))
                     }
-                case .body(var chunk):
-                    guard !tooLarge, let h = head else { continue }
-                    if body.readableBytes + chunk.readableBytes > limit {
-                        tooLarge = true
-                        body = ByteBuffer()
-                        yielded += 1
-                        continuation.yield(.tooLarge(h))
-                    } else if body.readableBytes == 0 && body.capacity == 0 {
-                        // The first piece of a body with no announced length is kept as it came.
-                        body = chunk
-                    } else {
-                        body.writeBuffer(&chunk)
-                    }
-                case .end:
-                    if let h = head, !tooLarge {
-                        var request = ServerRequest(
-                            method: h.method, uri: h.uri, headers: h.headers, body: body,
-                            version: h.version, remoteAddress: remote
-                        )
-                        request.admission = ticket
-                        yielded += 1
-                        continuation.yield(.request(request, keepAlive: h.isKeepAlive))
-                    }
-                    head = nil
-                    body = ByteBuffer()
+                case .request(let h, let body):
+                    var request = ServerRequest(
+                        method: h.method, uri: h.uri, headers: h.headers, body: body,
+                        version: h.version, remoteAddress: remote
+                    )
+                    request.admission = ticket
                     ticket = nil
+                    yielded += 1
+                    continuation.yield(.request(request, keepAlive: h.isKeepAlive))
                 }
             }
         } catch {

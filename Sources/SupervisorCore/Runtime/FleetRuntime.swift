@@ -468,7 +468,7 @@ actor FleetRuntime {
         let task = Task { [configPath = reconciler.configPath] in
             _ = await previous?.value
             let read = await Self.read(configPath)
-            return await self.apply(read)
+            return self.apply(read)
         }
         reloading = task
         return await task.value
