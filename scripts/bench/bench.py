@@ -350,6 +350,8 @@ class Bench:
             "  shutdown_timeout: 30s",
             "defaults:",
             f"  upstream: http://127.0.0.1:{sim_port}",
+            # Scenario 6 holds 500 streams, past the default admission cap of 256.
+            "  max_concurrent_requests: 1024",
             "tenants:",
         ]
         for name, (port, jwts) in tenants.items():

@@ -57,7 +57,7 @@ public enum ObservationBench {
         for i in 0..<iterations {
             let observation = RequestObservation(api: .chat, started: .now)
             metrics.requestStarted()
-            await RequestObservation.$current.withValue(observation) {
+            RequestObservation.$current.withValue(observation) {
                 if let name = auth.matchedName(headers) { RequestObservation.current?.client(key: name) }
                 RequestObservation.current?.model(models[i % 3])
                 RequestObservation.current?.attempt(token: "jwt-1")
