@@ -115,5 +115,9 @@ import Testing
         let line = AccessLog(format: .text, tenant: "t").line(e)
         #expect(line.contains(#"model="my model""#))
         #expect(line.contains("token=-"))
+        e.model = "evil\naccess time=x"
+        let forged = AccessLog(format: .text, tenant: "t").line(e)
+        #expect(!forged.contains("\n"))
+        #expect(forged.contains(#"model="evil\naccess time=x""#))
     }
 }

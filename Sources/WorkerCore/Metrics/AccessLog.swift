@@ -123,9 +123,14 @@ struct AccessLog: Sendable {
         (d.seconds * 10_000).rounded() / 10
     }
 
-    /// A value as is, or in quotes when it has spaces, quotes or `=` (models and names may).
+    /// A value as is, or in quotes when it has spaces, quotes, `=`, backslashes or control
+    /// characters (models and names may).
+    /// Quoted the JSON way, so a control character (a newline) cannot start a forged line.
     static func quoted(_ value: String) -> String {
-        guard value.isEmpty || value.utf8.contains(where: { $0 == 0x20 || $0 == 0x22 || $0 == 0x3D }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        guard value.isEmpty || value.utf8.contains(where: { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x5C })
+        else { return value }
+        var out = ""
+        appendJSON(value, to: &out)
+        return out
     }
 }
