@@ -5,6 +5,6 @@ import WorkerCore
 let iterations = CommandLine.arguments.dropFirst().first.flatMap(Int.init) ?? 200_000
 print("| step | ns per request |")
 print("|---|---|")
-for row in await ObservationBench.run(iterations: iterations) {
+for row in ObservationBench.run(iterations: iterations) {
     print("| \(row.name) | \(Int(row.nanosecondsPerRequest.rounded())) |")
 }

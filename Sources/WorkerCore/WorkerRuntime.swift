@@ -194,21 +194,29 @@ final class WorkerRuntime: Sendable {
     /// The worker's metrics in the Prometheus text format.
     func metricsText() -> String { metrics.exposition(tokens: pool.report()) }
 
-    /// An API request ended: its metrics and its access-log line.
+    /// An API request ended: its metrics, its ledger record and its access-log line.
     func observed(_ observation: RequestObservation, status: HTTPResponseStatus) {
+        let s = settings
+        Self.record(observation, status: status.code, metrics: metrics, usage: usage, log: AccessLog(format: s.logFormat, tenant: s.name))
+    }
+
+    /// What an ended request leaves behind (also what bench scenario 8 measures, with no ledger
+    /// and the log on /dev/null).
+    static func record(
+        _ observation: RequestObservation, status: UInt, metrics: WorkerMetrics, usage: UsageTracker?, log: AccessLog,
+        logDescriptor: Int32 = 2
+    ) {
         let end = ContinuousClock.now
         let seen = observation.snapshot
         let duration = end - observation.started
         let firstByte = (seen.firstByte ?? end) - observation.started
         let model = seen.model ?? ""
-        metrics.requestFinished(api: observation.api, model: model, status: status.code, duration: duration, firstByte: firstByte)
-        usage.finished(observation, seen: seen, status: status.code, duration: duration)
-        let s = settings
-        AccessLog(format: s.logFormat, tenant: s.name).emit(AccessLog.Entry(
-            time: Date(), api: observation.api.rawValue, model: model, status: status.code, duration: duration,
-            firstByte: firstByte, attempts: seen.attempts, token: seen.token,
-            key: seen.key
-        ))
+        metrics.requestFinished(api: observation.api, model: model, status: status, duration: duration, firstByte: firstByte)
+        usage?.finished(observation, seen: seen, status: status, duration: duration)
+        log.emit(AccessLog.Entry(
+            time: Date(), api: observation.api.rawValue, model: model, status: status, duration: duration,
+            firstByte: firstByte, attempts: seen.attempts, token: seen.token, key: seen.key
+        ), to: logDescriptor)
     }
 
     func health() -> WorkerHealth {

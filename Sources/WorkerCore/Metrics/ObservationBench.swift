@@ -18,7 +18,7 @@ public enum ObservationBench {
     }
 
     /// Each step on its own, then all of them together the way a request does them.
-    public static func run(iterations: Int) async -> [Row] {
+    public static func run(iterations: Int) -> [Row] {
         let metrics = WorkerMetrics(tenant: "bench")
         let devNull = open("/dev/null", O_WRONLY)
         defer { close(devNull) }
@@ -52,9 +52,9 @@ public enum ObservationBench {
         measure("access log line, text") { i in _ = text.line(entry(i)) }
         measure("access log line, json") { i in _ = json.line(entry(i)) }
         measure("access log line, text, written") { i in text.emit(entry(i), to: devNull) }
-        // The whole observation as ProxyResponder and ChatProxy make it, task-local included.
-        let start = ContinuousClock.now
-        for i in 0..<iterations {
+        // The whole observation as ProxyResponder and ChatProxy make it, task-local included,
+        // ended by the worker's own `record`.
+        measure("a whole request's observation, as the worker makes it") { i in
             let observation = RequestObservation(api: .chat, started: .now)
             metrics.requestStarted()
             RequestObservation.$current.withValue(observation) {
@@ -64,18 +64,8 @@ public enum ObservationBench {
                 metrics.attempted(token: "jwt-1", outcome: "success")
                 RequestObservation.current?.firstByte()
             }
-            let end = ContinuousClock.now
-            let seen = observation.snapshot
-            metrics.requestFinished(
-                api: .chat, model: seen.model ?? "", status: 200, duration: end - observation.started,
-                firstByte: (seen.firstByte ?? end) - observation.started)
-            text.emit(AccessLog.Entry(
-                time: Date(), api: "chat", model: seen.model ?? "", status: 200, duration: end - observation.started,
-                firstByte: .zero, attempts: seen.attempts, token: seen.token, key: seen.key), to: devNull)
+            WorkerRuntime.record(observation, status: 200, metrics: metrics, usage: nil, log: text, logDescriptor: devNull)
         }
-        let elapsed = ContinuousClock.now - start
-        let ns = Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9
-        rows.append(Row(name: "a whole request's observation, as the worker makes it", nanosecondsPerRequest: ns / Double(iterations)))
         return rows
     }
 }
