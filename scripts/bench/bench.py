@@ -287,11 +287,15 @@ class Bench:
         workers = str(os.cpu_count() or 1)
         conf = (conf.replace("@TMP@", tmp).replace("@PORT@", f"127.0.0.1:{port}")
                 .replace("@UPSTREAM@", f"127.0.0.1:{sim_port}").replace("@WORKERS@", workers))
+        return self.run_nginx("nginx", tmp, conf, port)
+
+    def run_nginx(self, name, tmp, conf, port):
+        """Writes CONF into TMP, starts nginx on it and waits for PORT."""
         path = os.path.join(tmp, "nginx.conf")
         with open(path, "w") as f:
             f.write(conf)
-        p = self.spawn("nginx", [shutil.which("nginx") or "/usr/sbin/nginx", "-c", path, "-p", tmp,
-                                 "-e", os.path.join(tmp, "nginx-error.log")])
+        p = self.spawn(name, [shutil.which("nginx") or "/usr/sbin/nginx", "-c", path, "-p", tmp,
+                              "-e", os.path.join(tmp, "nginx-error.log")])
         wait_port(port, proc=p)
         return p, port
 
@@ -322,13 +326,7 @@ class Bench:
             conf = conf.replace(mark, quoted(text))
         if "${dollar}" in conf:
             conf = conf.replace("http {", 'http {\n    geo $dollar { default "$"; }', 1)
-        path = os.path.join(tmp, "nginx.conf")
-        with open(path, "w") as f:
-            f.write(conf)
-        p = self.spawn("nginx-static", [shutil.which("nginx") or "/usr/sbin/nginx", "-c", path, "-p", tmp,
-                                        "-e", os.path.join(tmp, "nginx-error.log")])
-        wait_port(port, proc=p)
-        return p, port
+        return self.run_nginx("nginx-static", tmp, conf, port)
 
     def fleet_yaml(self, path, sim_port, health_port, tenants):
         """tenants: {name: (port, [jwt...])}"""
