@@ -3,6 +3,7 @@ import CMalloc
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Shared
 import Synchronization
@@ -192,6 +193,18 @@ extension JSONValue {
 
 /// The executable's entry point, for the thin `main.swift` of the binary target.
 public enum WorkerEntry {
+    /// Makes NIO's singleton event loops Swift concurrency's global executor (unless
+    /// `JBAI_NIO_EXECUTOR=off`). The worker's work is I/O on those loops; without this, every
+    /// `await` on a channel or an upstream response hops between NIO's threads and the
+    /// concurrency pool's (a futex wake and a context switch each way), and on 2 cores the
+    /// two pools' four threads compete for the CPU. Must run on the main thread before any
+    /// task is created. Nothing on the worker's tasks blocks a thread for long: SQLite runs on
+    /// its own thread pool, and files are read only at start and reload.
+    public static func installEventLoopExecutor() {
+        guard ProcessInfo.processInfo.environment["JBAI_NIO_EXECUTOR"] != "off" else { return }
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    }
+
     public static func main() async {
         // Request bodies of megabytes are mmapped and handed back to the system when freed.
         // glibc's default threshold rises after the first such free, so later big bodies would
