@@ -222,7 +222,7 @@ struct ProxyEndpoints: Sendable {
             throw translationError(error)
         }
         return ChatProxy.Plan(
-            body: ByteBuffer(bytes: try JSONEncoder.shared.encode(translation.request)), stream: stream, encoder: encoder,
+            body: translation.request.jsonBuffer, stream: stream, encoder: encoder,
             codex: translation.codex, restoredToolIDs: translation.restoredToolIDs, session: session
         )
     }

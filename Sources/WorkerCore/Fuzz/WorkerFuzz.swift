@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Shared
 
@@ -73,6 +74,12 @@ package enum WorkerFuzz {
                 preconditionFailure("a translated request could not be encoded")
             }
             requireJSON(String(decoding: encoded, as: UTF8.self), "the upstream request")
+            // The hand-written body the worker sends says what JSONEncoder says.
+            let sent = String(buffer: translation.request.jsonBuffer)
+            precondition(
+                JSONValue(parsing: sent) == JSONValue(parsing: String(decoding: encoded, as: UTF8.self)),
+                "the hand-written upstream request differs from JSONEncoder's: \(sent.prefix(200))"
+            )
         }
     }
 
@@ -108,6 +115,12 @@ package enum WorkerFuzz {
         var builder = AnswerBuilder(makeID: { "call_fuzz" })
         var started = false
         var frames = ""
+        for payload in payloads {
+            // Where the fast scanner answers, it answers what the general decoder does.
+            if let fast = EventScanner.event(payload) {
+                precondition(fast == (try? UpstreamEvent.decodeGeneral(payload)), "the event scanner and the decoder disagree on \(payload.prefix(200))")
+            }
+        }
         for payload in payloads {
             guard let event = try? UpstreamEvent.decode(payload) else { break }  // a broken stream: the attempt fails
             if case .error = event { break }

@@ -90,32 +90,9 @@ struct AccessLog: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static let hexDigits: [Character] = Array("0123456789abcdef")
-
-    /// A JSON string (or `null`): quotes, backslashes and control characters escaped.
+    /// A JSON string (or `null`).
     static func appendJSON(_ value: String?, to out: inout String) {
-        guard let value else { return out += "null" }
-        out += "\""
-        var plainFrom = value.utf8.startIndex
-        for i in value.utf8.indices {
-            let byte = value.utf8[i]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-            out += Substring(value.utf8[plainFrom..<i])
-            switch byte {
-            case UInt8(ascii: "\""): out += "\\\""
-            case UInt8(ascii: "\\"): out += "\\\\"
-            case 0x0A: out += "\\n"
-            case 0x0D: out += "\\r"
-            case 0x09: out += "\\t"
-            default:
-                out += "\\u00"
-                out.append(Self.hexDigits[Int(byte >> 4)])
-                out.append(Self.hexDigits[Int(byte & 0xF)])
-            }
-            plainFrom = value.utf8.index(after: i)
-        }
-        out += Substring(value.utf8[plainFrom...])
-        out += "\""
+        JSONText.appendString(value, to: &out)
     }
 
     /// Milliseconds with one decimal.

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
 import Shared
 
@@ -66,6 +67,54 @@ public enum ObservationBench {
             }
             WorkerRuntime.record(observation, status: 200, metrics: metrics, usage: nil, log: text, logDescriptor: devNull)
         }
+        pipeline(measure: measure)
         return rows
+    }
+
+    /// The pure steps of one non-streaming chat completion (scenario 1's request and the
+    /// static upstream's 4-event answer), without sockets: what the request costs before any
+    /// server, client or scheduling machinery.
+    private static func pipeline(measure: (String, (Int) -> Void) -> Void) {
+        let requestBody = Data(#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#.utf8)
+        let answer = ByteBuffer(string: [
+            #"data: {"event_type":"data","type":"Content","content":"Hello"}"#,
+            #"data: {"event_type":"data","type":"Content","content":"! How can I help you today?"}"#,
+            #"data: {"event_type":"data","type":"FinishMetadata","reason":"stop"}"#,
+            #"data: {"event_type":"data","type":"QuotaMetadata","updated":{"current":{"amount":"12"},"maximum":{"amount":"1000000"},"until":1767225600000},"spent":{"amount":"1"}}"#,
+            "data: end", "",
+        ].joined(separator: "\n\n"))
+        let request = try! JSONDecoder.shared.decode(ChatCompletionRequest.self, from: requestBody)
+        let translator = ChatTranslator(apiVersion: .v8)
+        func collect() -> AnswerBuilder {
+            var parser = SSEParser()
+            var builder = AnswerBuilder(makeID: { "call_bench" })
+            for payload in parser.feed(answer) + parser.finish() {
+                _ = builder.apply(try! UpstreamEvent.decode(payload))
+            }
+            return builder
+        }
+        let builder = collect()
+        measure("OpenAI request: JSON decode") { _ in
+            _ = try! JSONDecoder.shared.decode(ChatCompletionRequest.self, from: requestBody)
+        }
+        measure("tokens in: estimate") { _ in _ = TokenEstimator.inputTokens(of: request) }
+        measure("translate + upstream body") { _ in
+            _ = try! translator.translate(request, profile: "openai-gpt-4o").request.jsonBuffer
+        }
+        measure("upstream answer: SSE parse, 4 events decoded, answer built") { _ in _ = collect() }
+        let content = #"{"event_type":"data","type":"Content","content":"! How can I help you today?"}"#
+        let quota = #"{"event_type":"data","type":"QuotaMetadata","updated":{"current":{"amount":"12"},"maximum":{"amount":"1000000"},"until":1767225600000},"spent":{"amount":"1"}}"#
+        measure("one Content event decoded") { _ in _ = try! UpstreamEvent.decode(content) }
+        measure("one QuotaMetadata event decoded") { _ in _ = try! UpstreamEvent.decode(quota) }
+        measure("SSE parse of the answer") { _ in var p = SSEParser(); _ = p.feed(answer) }
+        measure("completion JSON") { _ in
+            _ = try! OpenAIChatEncoder(model: "gpt-4o", includeUsage: false, promptTokens: 1).whole(builder)
+        }
+        measure("the pure steps of one request together") { _ in
+            let request = try! JSONDecoder.shared.decode(ChatCompletionRequest.self, from: requestBody)
+            let tokens = TokenEstimator.inputTokens(of: request)
+            _ = try! translator.translate(request, profile: "openai-gpt-4o").request.jsonBuffer
+            _ = try! OpenAIChatEncoder(model: request.model, includeUsage: false, promptTokens: tokens).whole(collect())
+        }
     }
 }

@@ -158,3 +158,146 @@ extension AnswerDelta {
         }
     }
 }
+
+// MARK: - Hand-written JSON (the hot path; `CompletionJSONTests` compares it with JSONEncoder's)
+
+extension OpenAIWire.ToolCallOut {
+    func appendJSON(to out: inout String) {
+        out += "{"
+        var first = true
+        func separator() { if first { first = false } else { out += "," } }
+        if let index { separator(); out += #""index":"#; out += String(index) }
+        if let id { separator(); out += #""id":"#; JSONText.appendString(id, to: &out) }
+        if let type { separator(); out += #""type":"#; JSONText.appendString(type, to: &out) }
+        separator()
+        out += #""function":{"#
+        var firstInner = true
+        if let name = function.name { firstInner = false; out += #""name":"#; JSONText.appendString(name, to: &out) }
+        if let arguments = function.arguments {
+            out += firstInner ? #""arguments":"# : #","arguments":"#
+            JSONText.appendString(arguments, to: &out)
+        }
+        out += "}}"
+    }
+
+    static func appendJSON(_ calls: [Self], to out: inout String) {
+        out += "["
+        for (i, call) in calls.enumerated() {
+            if i > 0 { out += "," }
+            call.appendJSON(to: &out)
+        }
+        out += "]"
+    }
+}
+
+extension QuotaReport {
+    /// As its synthesized `Encodable` conformance writes it (absent fields left out).
+    func appendJSON(to out: inout String) {
+        var members = ""
+        JSONText.appendMember(#","spent":"#, spent, to: &members)
+        JSONText.appendMember(#","current":"#, current, to: &members)
+        JSONText.appendMember(#","maximum":"#, maximum, to: &members)
+        JSONText.appendMember(#","until":"#, until, to: &members)
+        JSONText.appendMember(#","available":"#, available, to: &members)
+        JSONText.appendMember(#","top_up_available":"#, topUpAvailable, to: &members)
+        out += "{"
+        out += members.isEmpty ? "" : Substring(members.utf8.dropFirst())
+        out += "}"
+    }
+}
+
+extension OpenAIWire.Usage {
+    func appendJSON(to out: inout String) {
+        out += #"{"prompt_tokens":"#
+        out += String(promptTokens)
+        out += #","completion_tokens":"#
+        out += String(completionTokens)
+        out += #","total_tokens":"#
+        out += String(totalTokens)
+        if let jetbrainsQuota {
+            out += #","jetbrains_quota":"#
+            jetbrainsQuota.appendJSON(to: &out)
+        }
+        out += "}"
+    }
+}
+
+extension OpenAIWire {
+    /// `{"id":…,"object":…,"created":…,"model":…,"choices":[` — how a completion and a chunk begin.
+    static func appendPrologue(id: String, object: String, created: Int, model: String, to out: inout String) {
+        out += #"{"id":"#
+        JSONText.appendString(id, to: &out)
+        out += #","object":"#
+        JSONText.appendString(object, to: &out)
+        out += #","created":"#
+        out += String(created)
+        out += #","model":"#
+        JSONText.appendString(model, to: &out)
+        out += #","choices":["#
+    }
+}
+
+extension OpenAIWire.Completion {
+    var jsonText: String {
+        var out = ""
+        out.reserveCapacity(256 + (choices.first?.message.content?.utf8.count ?? 0))
+        OpenAIWire.appendPrologue(id: id, object: object, created: created, model: model, to: &out)
+        for (i, choice) in choices.enumerated() {
+            if i > 0 { out += "," }
+            out += #"{"index":"#
+            out += String(choice.index)
+            out += #","message":{"role":"#
+            JSONText.appendString(choice.message.role, to: &out)
+            out += #","content":"#
+            JSONText.appendString(choice.message.content, to: &out)
+            if let calls = choice.message.toolCalls {
+                out += #","tool_calls":"#
+                OpenAIWire.ToolCallOut.appendJSON(calls, to: &out)
+            }
+            out += #"},"logprobs":null,"finish_reason":"#
+            JSONText.appendString(choice.finishReason, to: &out)
+            out += "}"
+        }
+        out += "]"
+        if let usage {
+            out += #","usage":"#
+            usage.appendJSON(to: &out)
+        }
+        out += "}"
+        return out
+    }
+}
+
+extension OpenAIWire.Chunk {
+    var jsonText: String {
+        var out = ""
+        out.reserveCapacity(192)
+        OpenAIWire.appendPrologue(id: id, object: object, created: created, model: model, to: &out)
+        for (i, choice) in choices.enumerated() {
+            if i > 0 { out += "," }
+            out += #"{"index":"#
+            out += String(choice.index)
+            out += #","delta":{"#
+            var members = ""
+            JSONText.appendMember(#","role":"#, choice.delta.role, to: &members)
+            JSONText.appendMember(#","content":"#, choice.delta.content, to: &members)
+            if let calls = choice.delta.toolCalls {
+                members += #","tool_calls":"#
+                OpenAIWire.ToolCallOut.appendJSON(calls, to: &members)
+            }
+            out += members.isEmpty ? "" : Substring(members.utf8.dropFirst())
+            out += #"},"finish_reason":"#
+            JSONText.appendString(choice.finishReason, to: &out)
+            out += "}"
+        }
+        out += "]"
+        if let usage {
+            out += #","usage":"#
+            usage.appendJSON(to: &out)
+        } else if includeUsageField {
+            out += #","usage":null"#
+        }
+        out += "}"
+        return out
+    }
+}

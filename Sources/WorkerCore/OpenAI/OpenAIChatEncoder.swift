@@ -16,7 +16,7 @@ struct OpenAIChatEncoder: AnswerEncoder {
     let keepAlive = ": keep-alive\n\n"
 
     func whole(_ answer: AnswerBuilder) throws -> String {
-        try Self.json(answer.completion(id: id, created: created, model: model, promptTokens: promptTokens))
+        answer.completion(id: id, created: created, model: model, promptTokens: promptTokens).jsonText
     }
 
     func response(for error: APIError) -> (status: HTTPResponseStatus, json: String, headers: HTTPHeaders) {
@@ -24,19 +24,19 @@ struct OpenAIChatEncoder: AnswerEncoder {
     }
 
     mutating func opening() throws -> String {
-        try frame(chunk(.init(role: "assistant", content: "")))
+        frame(chunk(.init(role: "assistant", content: "")))
     }
 
     mutating func frames(for deltas: [AnswerDelta]) throws -> String {
         var out = ""
-        for delta in deltas { out += try frame(chunk(delta.chunkDelta)) }
+        for delta in deltas { out += frame(chunk(delta.chunkDelta)) }
         return out
     }
 
     mutating func closing(_ answer: AnswerBuilder) throws -> String {
-        var out = try frame(chunk(.init(), finish: answer.finishReason))
+        var out = frame(chunk(.init(), finish: answer.finishReason))
         if includeUsage {
-            out += try frame(OpenAIWire.Chunk(
+            out += frame(OpenAIWire.Chunk(
                 id: id, created: created, model: model, choices: [],
                 usage: OpenAIWire.Usage(promptTokens: promptTokens, answer: answer), includeUsageField: true
             ))
@@ -56,11 +56,7 @@ struct OpenAIChatEncoder: AnswerEncoder {
         )
     }
 
-    private func frame(_ chunk: OpenAIWire.Chunk) throws -> String {
-        "data: " + (try Self.json(chunk)) + "\n\n"
-    }
-
-    private static func json<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try JSONEncoder.shared.encode(value), as: UTF8.self)
+    private func frame(_ chunk: OpenAIWire.Chunk) -> String {
+        "data: " + chunk.jsonText + "\n\n"
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Shared
 
 /// The body of `POST /user/v5/llm/chat/stream/v8` (or v7).
@@ -126,6 +127,123 @@ enum JetBrainsMessage: Encodable, Sendable, Equatable {
             try c.encode("function_message", forKey: .type)
             try c.encode(functionName, forKey: .functionName)
             try c.encode(content, forKey: .content)
+        }
+    }
+}
+
+// MARK: - Hand-written JSON (every chat sends one; `UpstreamRequestJSONTests` compares it with
+// JSONEncoder's, which the `Encodable` conformances above still define)
+
+extension JetBrainsChatRequest {
+    /// The request body, as `JSONEncoder.shared` would write it.
+    var jsonBuffer: ByteBuffer {
+        var out = ""
+        out.reserveCapacity(256 + chat.messages.reduce(0) { $0 + $1.textSize })
+        out += #"{"prompt":"#
+        JSONText.appendString(prompt, to: &out)
+        out += #","profile":"#
+        JSONText.appendString(profile, to: &out)
+        out += #","chat":{"messages":["#
+        for (i, message) in chat.messages.enumerated() {
+            if i > 0 { out += "," }
+            message.appendJSON(to: &out)
+        }
+        out += "]}"
+        if let parameters {
+            out += #","parameters":{"data":["#
+            for (i, entry) in parameters.data.enumerated() {
+                if i > 0 { out += "," }
+                out += #"{"type":"#
+                JSONText.appendString(entry.type, to: &out)
+                JSONText.appendMember(#","fqdn":"#, entry.fqdn, to: &out)
+                if let value = entry.value {
+                    out += #","value":"#
+                    value.appendJSON(to: &out)
+                }
+                out += "}"
+            }
+            out += "]}"
+        }
+        out += "}"
+        return ByteBuffer(string: out)
+    }
+}
+
+extension JetBrainsChatRequest.Value {
+    func appendJSON(to out: inout String) {
+        switch self {
+        case .int(let i): out += String(i)
+        case .bool(let b): out += b ? "true" : "false"
+        case .text(let s), .json(let s): JSONText.appendString(s, to: &out)
+        case .double(let d):
+            // Rare (temperature, top_p) and JSONEncoder's number format is the one to keep.
+            if let data = try? JSONEncoder.shared.encode(d) { out += String(decoding: data, as: UTF8.self) } else { out += "null" }
+        }
+    }
+}
+
+extension JetBrainsMessage {
+    /// The bytes of text it carries, to size the output once.
+    var textSize: Int {
+        switch self {
+        case .system(let t), .user(let t), .assistantText(let t): return t.utf8.count + 48
+        case .media(_, let data): return data.utf8.count + 64
+        case .assistantTool(_, _, let a), .toolResult(_, _, let a): return a.utf8.count + 96
+        case .assistantV7(let c, _, let a): return c.utf8.count + (a?.utf8.count ?? 0) + 96
+        case .functionResultV7(_, let c): return c.utf8.count + 64
+        }
+    }
+
+    func appendJSON(to out: inout String) {
+        func text(_ type: String, _ key: String, _ value: String) {
+            out += #"{"type":""#
+            out += type
+            out += key
+            JSONText.appendString(value, to: &out)
+            out += "}"
+        }
+        func tool(_ type: String, _ id: String, _ toolName: String, _ key: String, _ value: String) {
+            out += #"{"type":""#
+            out += type
+            out += #"","id":"#
+            JSONText.appendString(id, to: &out)
+            out += #","toolName":"#
+            JSONText.appendString(toolName, to: &out)
+            out += key
+            JSONText.appendString(value, to: &out)
+            out += "}"
+        }
+        switch self {
+        case .system(let t): text("system_message", #"","content":"#, t)
+        case .user(let t): text("user_message", #"","content":"#, t)
+        case .assistantText(let t): text("assistant_message_text", #"","content":"#, t)
+        case .media(let mediaType, let data):
+            out += #"{"type":"media_message","mediaType":"#
+            JSONText.appendString(mediaType, to: &out)
+            out += #","data":"#
+            JSONText.appendString(data, to: &out)
+            out += "}"
+        case .assistantTool(let id, let toolName, let arguments):
+            tool("assistant_message_tool", id, toolName, #","content":"#, arguments)
+        case .toolResult(let id, let toolName, let result):
+            tool("tool_message", id, toolName, #","result":"#, result)
+        case .assistantV7(let content, let functionName, let arguments):
+            out += #"{"type":"assistant_message","content":"#
+            JSONText.appendString(content, to: &out)
+            if let functionName {
+                out += #","functionCall":{"functionName":"#
+                JSONText.appendString(functionName, to: &out)
+                out += #","content":"#
+                JSONText.appendString(arguments ?? "{}", to: &out)
+                out += "}"
+            }
+            out += "}"
+        case .functionResultV7(let functionName, let content):
+            out += #"{"type":"function_message","functionName":"#
+            JSONText.appendString(functionName, to: &out)
+            out += #","content":"#
+            JSONText.appendString(content, to: &out)
+            out += "}"
         }
     }
 }

@@ -45,8 +45,16 @@ enum UpstreamEvent: Sendable, Equatable {
     /// Decodes one `data:` payload.
     static func decode(_ payload: String) throws(MalformedEvent) -> UpstreamEvent {
         if payload == "end" { return .end }
-        // A typed decode: the hot path (one call per streamed event) must not go through a
-        // generic JSON tree.
+        // The hot path (one call per streamed event): the common events in one pass over the
+        // bytes; whatever that pass does not answer for, the lenient Codable decoder reads.
+        if let event = EventScanner.event(payload) { return event }
+        return try decodeGeneral(payload)
+    }
+
+    /// The lenient Codable reading of a payload, for every event `EventScanner` leaves to it.
+    static func decodeGeneral(_ payload: String) throws(MalformedEvent) -> UpstreamEvent {
+        if payload == "end" { return .end }
+        // A typed decode, not a generic JSON tree.
         let raw: RawEvent
         do {
             raw = try decoder.decode(RawEvent.self, from: Data(payload.utf8))
