@@ -209,9 +209,13 @@ public final class HTTPServer: Service, Sendable {
     private func bind() async throws -> NIOAsyncChannel<ConnectionChannel, Never> {
         // Accepting stops short of the descriptor limit (see `DescriptorHeadroom`).
         let logger = self.logger
+        let limits = configuration.limits
+        let counters = self.counters
         let headroom: @Sendable (any Channel) -> EventLoopFuture<Void> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(DescriptorHeadroom.Handler(logger: logger))
+                try channel.pipeline.syncOperations.addHandler(
+                    ConnectionCapHandler(limit: limits.maxConnections, counters: counters, logger: logger))
             }
         }
         let bootstrap = ServerBootstrap(group: group)
@@ -219,21 +223,9 @@ public final class HTTPServer: Service, Sendable {
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-        let limits = configuration.limits
-        let counters = self.counters
         let responder = self.responder
         let initializer: @Sendable (any Channel) -> EventLoopFuture<ConnectionChannel> = { channel in
-            // Past the cap a connection is accepted and closed at once rather than left in the
-            // backlog: the client learns immediately (and can go elsewhere), and the backlog
-            // keeps moving for the well-formed clients queued behind a flood.
-            guard counters.open.wrappingAdd(1, ordering: .relaxed).newValue <= limits.maxConnections else {
-                counters.open.wrappingSubtract(1, ordering: .relaxed)
-                counters.noteShed(limit: limits.maxConnections, logger: logger)
-                channel.close(promise: nil)
-                return channel.eventLoop.makeFailedFuture(ConnectionShed())
-            }
-            channel.closeFuture.whenComplete { _ in counters.open.wrappingSubtract(1, ordering: .relaxed) }
-            return channel.eventLoop.makeCompletedFuture {
+            channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                     withPipeliningAssistance: false,
                     withErrorHandling: true
@@ -466,8 +458,42 @@ final class ConnectionCounters: Sendable {
     }
 }
 
-/// The error a shed connection's initializer fails with (the channel is already closed).
-struct ConnectionShed: Error {}
+/// Enforces `maxConnections` on a server channel, in the order the kernel handed the
+/// connections over: past the cap a connection is accepted and closed at once rather than left
+/// in the backlog, so the client learns immediately (and can go elsewhere) and the backlog keeps
+/// moving for the well-formed clients queued behind a flood.
+///
+/// It sits before NIO's accept handler, on the listener's event loop. (Counting in the child
+/// channel initializer instead ran on each connection's own event loop, in no set order: of
+/// connections accepted in one burst, a later one could take the last place and an earlier one
+/// be shed.)
+final class ConnectionCapHandler: ChannelInboundHandler {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+
+    private let limit: Int
+    private let counters: ConnectionCounters
+    private let logger: Logger
+
+    init(limit: Int, counters: ConnectionCounters, logger: Logger) {
+        self.limit = limit
+        self.counters = counters
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let child = unwrapInboundIn(data)
+        let counters = self.counters
+        guard counters.open.wrappingAdd(1, ordering: .relaxed).newValue <= limit else {
+            counters.open.wrappingSubtract(1, ordering: .relaxed)
+            counters.noteShed(limit: limit, logger: logger)
+            child.close(promise: nil)
+            return
+        }
+        child.closeFuture.whenComplete { _ in counters.open.wrappingSubtract(1, ordering: .relaxed) }
+        context.fireChannelRead(data)
+    }
+}
 
 /// Caps the requests a server answers at once. Requests the predicate exempts (health checks,
 /// metrics) are never refused and not counted.
