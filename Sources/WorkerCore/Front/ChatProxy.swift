@@ -212,7 +212,7 @@ struct ChatProxy: Sendable {
         return event
     }
 
-    private func collectAnswer(_ response: HTTPClientResponse, plan: Plan) async throws -> AnswerBuilder {
+    private func collectAnswer(_ response: ChatResponse, plan: Plan) async throws -> AnswerBuilder {
         var builder = AnswerBuilder(restoredIDs: plan.restoredToolIDs)
         var parser = SSEParser()
         var skipped = false
@@ -231,7 +231,7 @@ struct ChatProxy: Sendable {
     }
 
     private func streamAnswer(
-        _ response: HTTPClientResponse, plan: Plan, encoder: inout any AnswerEncoder, sink: SSESink
+        _ response: ChatResponse, plan: Plan, encoder: inout any AnswerEncoder, sink: SSESink
     ) async throws -> AnswerBuilder {
         var builder = AnswerBuilder(restoredIDs: plan.restoredToolIDs)
         var parser = SSEParser()
@@ -298,6 +298,12 @@ struct ChatProxy: Sendable {
 
     private static func classify(_ error: any Error) -> AttemptFailure {
         if let failure = error as? AttemptFailure { return failure }
+        if let e = error as? UpstreamExchangeError {
+            if e.isTimeout {
+                return AttemptFailure(outcome: .upstreamFailure("timeout"), message: "upstream timed out (\(e))", timedOut: true)
+            }
+            return AttemptFailure(outcome: .upstreamFailure("\(e)"), message: "upstream connection failed (\(e))")
+        }
         if let e = error as? HTTPClientError {
             let timeouts: [HTTPClientError] = [.deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout]
             if timeouts.contains(e) {

@@ -13,6 +13,9 @@ final class UpstreamClient: Sendable {
     static let defaultAgent = #"{"name":"aia:pycharm","version":"253.29346.138:253.29346.240"}"#
 
     let http: HTTPClient
+    /// The chat path's own pooled client; nil through an `outbound_proxy` or for a base URL it
+    /// does not take (see `UpstreamOrigin`), where chats go through `http` too.
+    let chatPool: UpstreamPool?
     let baseURL: String
     let apiVersion: APIVersion
     let agent: String
@@ -36,6 +39,10 @@ final class UpstreamClient: Sendable {
         configuration.tracing.tracer = nil
         configuration.proxy = outboundProxy.flatMap(OutboundProxy.init(parsing:)).map(Self.proxyConfiguration)
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let trimmed = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.chatPool = outboundProxy == nil
+            ? UpstreamOrigin(url: trimmed).flatMap { try? UpstreamPool(origin: $0, connectTimeout: TimeAmount(connectTimeout)) }
+            : nil
         self.accountURL = accountURL.hasSuffix("/") ? String(accountURL.dropLast()) : accountURL
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiVersion = apiVersion
@@ -50,6 +57,7 @@ final class UpstreamClient: Sendable {
     }
 
     func shutdown() async {
+        chatPool?.shutdown()
         try? await http.shutdown()
     }
 
@@ -71,10 +79,25 @@ final class UpstreamClient: Sendable {
     static let responsesPath = "/user/v5/llm/responses/stream/v8"
 
     /// Starts a chat; the caller reads the streamed body. The deadline covers the whole exchange.
-    func chat(_ body: ByteBuffer, jwt: String, codex: Bool = false, deadline: NIODeadline) async throws -> HTTPClientResponse {
-        var request = request(path: codex ? Self.responsesPath : chatPath, jwt: jwt, body: body)
+    func chat(_ body: ByteBuffer, jwt: String, codex: Bool = false, deadline: NIODeadline) async throws -> ChatResponse {
+        let path = codex ? Self.responsesPath : chatPath
+        if let chatPool {
+            var headers = HTTPHeaders()
+            headers.reserveCapacity(8)
+            headers.add(name: "grazie-authenticate-jwt", value: jwt)
+            headers.add(name: "grazie-agent", value: agent)
+            headers.add(name: "User-Agent", value: "ktor-client")
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Accept-Charset", value: "UTF-8")
+            headers.add(name: "Cache-Control", value: "no-cache")
+            headers.add(name: "Accept", value: "text/event-stream")
+            let exchange = try await chatPool.post(path: path, headers: headers, body: body, deadline: deadline)
+            return ChatResponse(status: exchange.status, headers: exchange.headers, body: .pooled(exchange))
+        }
+        var request = request(path: path, jwt: jwt, body: body)
         request.headers.add(name: "Accept", value: "text/event-stream")
-        return try await http.execute(request, deadline: deadline)
+        let response = try await http.execute(request, deadline: deadline)
+        return ChatResponse(status: response.status, headers: response.headers, body: .client(response.body))
     }
 
     /// The active probe: `POST /user/v5/quota/get`, which spends no LLM quota.
@@ -145,6 +168,44 @@ final class UpstreamClient: Sendable {
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         return formatter.date(from: value).map { max(0, $0.timeIntervalSinceNow) }
+    }
+}
+
+/// A chat's answer, from the pooled client or AsyncHTTPClient.
+struct ChatResponse: Sendable {
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders
+    var body: Body
+
+    enum Body: Sendable, AsyncSequence {
+        case pooled(UpstreamExchange)
+        case client(HTTPClientResponse.Body)
+
+        typealias Element = ByteBuffer
+
+        struct AsyncIterator: AsyncIteratorProtocol {
+            fileprivate var pooled: UpstreamExchange?
+            fileprivate var client: HTTPClientResponse.Body.AsyncIterator?
+
+            mutating func next() async throws -> ByteBuffer? {
+                if let pooled { return try await pooled.next() }
+                return try await client?.next()
+            }
+        }
+
+        func makeAsyncIterator() -> AsyncIterator {
+            switch self {
+            case .pooled(let exchange): return AsyncIterator(pooled: exchange)
+            case .client(let body): return AsyncIterator(client: body.makeAsyncIterator())
+            }
+        }
+
+        func collect(upTo limit: Int) async throws -> ByteBuffer {
+            switch self {
+            case .pooled(let exchange): return try await exchange.collect(upTo: limit)
+            case .client(let body): return try await body.collect(upTo: limit)
+            }
+        }
     }
 }
 
