@@ -92,6 +92,20 @@ def http_json(url, method="GET", body=None, timeout=5.0):
         return json.loads(e.read() or b"null")
 
 
+def smaps_kb(pid):
+    """/proc/PID/smaps_rollup's sizes in KiB (Rss, Pss, Private_Dirty, Shared_Clean…), {} if unreadable."""
+    sizes = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    sizes[parts[0].rstrip(":")] = int(parts[1])
+    except OSError:
+        pass
+    return sizes
+
+
 def rss_kb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -938,6 +952,7 @@ class Bench:
         sup_pid = self.supervisor.pid
         wpid = self.tenant_info(name)["pid"]
         idle = {"supervisor": rss_kb(sup_pid), "worker": rss_kb(wpid)}
+        idle_smaps = smaps_kb(wpid)
         body = self.write_json("s6-worker.json", openai_body(
             "slow stream " * 3 + f"[[chunks={p['s6_chunks']}]] [[delay_ms={p['s6_delay_ms']}]]", stream=True))
         rounds = []
@@ -977,6 +992,15 @@ class Bench:
                       f"{r['established']['elapsed_s']:.2f} s, {res['ok']} completed ok ({errs}); first byte p50 "
                       f"{ms(res['ttfb_us']['p50'], 0)} ms, p99 {ms(res['ttfb_us']['p99'], 0)} ms; per-stream memory ≈ "
                       f"{(r['peak'] - idle['worker']) / n:.0f} KiB.")
+        if idle_smaps:
+            private = idle_smaps.get("Private_Dirty", 0) + idle_smaps.get("Private_Clean", 0)
+            self.emit()
+            self.emit(f"The idle worker's RSS ({mib(idle_smaps.get('Rss'))} MiB, /proc/PID/smaps_rollup) is "
+                      f"{mib(idle_smaps.get('Private_Dirty'))} MiB private dirty memory (heap, stacks: what the process "
+                      f"itself wrote) and {mib(idle_smaps.get('Rss', 0) - idle_smaps.get('Private_Dirty', 0))} MiB clean "
+                      "file-backed pages: the executable's and the Swift runtime's code and read-only data, which "
+                      f"every worker on a host shares (private only while no other process maps the same file: "
+                      f"{mib(private)} MiB private in all here). PSS {mib(idle_smaps.get('Pss'))} MiB.")
         self.emit()
         return idle, rounds
 
@@ -1006,16 +1030,20 @@ class Bench:
         sup_rss = rss_kb(sup.pid)
         worker_rss = [rss_kb(x) for x in pids]
         worker_rss = [x for x in worker_rss if x]
+        worker_pss = [smaps_kb(x).get("Pss") for x in pids]
+        worker_pss = [x for x in worker_pss if x]
         self.emit(f"Supervisor CPU over {p['s7_idle']} idle seconds from /proc/PID/stat (utime+stime); "
                   f"`/health` latency from `jbai-loadgen closed --concurrency 1` ({p['s7_health_duration']} s). "
                   "Heartbeat every 1 s per tenant.")
         self.emit()
         self.emit_table_header(["tenants", "start → all healthy", "supervisor CPU idle", f"all {n} workers CPU idle",
-                                "/health p50 / p99 / max (ms)", "/health req/s", "supervisor RSS", "worker RSS (mean)"])
+                                "/health p50 / p99 / max (ms)", "/health req/s", "supervisor RSS", "worker RSS (mean)",
+                                "worker PSS (mean)"])
         lat = h["latency_us"]
         self.emit_row([n, f"{took:.2f} s", f"{sup_cpu:.2f} %", f"{workers_cpu:.2f} %",
                        f"{ms(lat['p50'], 3)} / {ms(lat['p99'], 3)} / {ms(lat['max'], 3)}", f"{h['rps']:.0f}",
-                       f"{mib(sup_rss)} MiB", f"{mib(sum(worker_rss) / len(worker_rss)) if worker_rss else '–'} MiB"])
+                       f"{mib(sup_rss)} MiB", f"{mib(sum(worker_rss) / len(worker_rss)) if worker_rss else '–'} MiB",
+                       f"{mib(sum(worker_pss) / len(worker_pss)) if worker_pss else '–'} MiB"])
         self.emit()
         self.stop(sup, signal.SIGTERM, timeout=60)
         return dict(took=took, sup_cpu=sup_cpu, workers_cpu=workers_cpu, health=h)
