@@ -69,6 +69,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """n distinct free ports: all bound at once, so the OS cannot hand one out twice (one at a
+    time, a 30-tenant fleet once got the same port for two tenants)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def wait_port(port, timeout=30.0, proc=None):
     end = time.time() + timeout
     while time.time() < end:
@@ -706,9 +719,9 @@ class Bench:
         self.fleet_dir = os.path.join(self.work, "fleet")
         os.makedirs(self.fleet_dir, exist_ok=True)
         self.fleet_path = os.path.join(self.fleet_dir, "fleet.yaml")
-        self.health_port = free_port()
-        self.tenants = {"bench-a": (free_port(), JWTS[0:2]), "bench-b": (free_port(), [JWTS[2]]),
-                        "bench-c": (free_port(), [JWTS[3]])}
+        self.health_port, port_a, port_b, port_c = free_ports(4)
+        self.tenants = {"bench-a": (port_a, JWTS[0:2]), "bench-b": (port_b, [JWTS[2]]),
+                        "bench-c": (port_c, [JWTS[3]])}
         self.fleet_yaml(self.fleet_path, sim_port, self.health_port, self.tenants)
         sup, took, doc = self.start_supervisor(self.fleet_path, self.health_port, expect=3)
         log(f"3-tenant fleet healthy after {took:.2f}s")
@@ -1014,8 +1027,8 @@ class Bench:
         d = os.path.join(self.work, "fleet30")
         os.makedirs(d, exist_ok=True)
         path = os.path.join(d, "fleet.yaml")
-        health = free_port()
-        tenants = {f"tenant-{i:02d}": (free_port(), [JWTS[i % 3], JWTS[(i + 1) % 3]]) for i in range(1, n + 1)}
+        health, *ports = free_ports(n + 1)
+        tenants = {f"tenant-{i:02d}": (ports[i - 1], [JWTS[i % 3], JWTS[(i + 1) % 3]]) for i in range(1, n + 1)}
         self.fleet_yaml(path, sim_port, health, tenants)
         sup, took, doc = self.start_supervisor(path, health, expect=n, timeout=300)
         time.sleep(2)

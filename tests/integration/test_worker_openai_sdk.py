@@ -196,3 +196,15 @@ def test_mid_stream_error_surfaces_in_the_sdk(sim, worker) -> None:
                     received.append(chunk.choices[0].delta.content)
         # the pieces sent before the drop (rarely only the first survives the cut: see the report)
         assert "".join(received) in ("hgfe", "hg")
+
+
+def test_the_default_thread_pool_serves_the_same(sim, start_worker) -> None:
+    # JBAI_NIO_EXECUTOR=off keeps Swift concurrency's own pool (the worker's tasks then run off
+    # the event loops, and the pooled upstream client hands connections across loops).
+    worker = start_worker.seed(sim.url, [A, B], env={"JBAI_NIO_EXECUTOR": "off"})
+    with worker.openai() as client:
+        for _ in range(3):
+            completion = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hello, pool!"}])
+            assert completion.choices[0].message.content == "!loop ,olleH"
+        stream = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "abc"}], stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "cba"
