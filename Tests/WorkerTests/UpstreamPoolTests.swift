@@ -16,6 +16,8 @@ import Testing
         var close = false
         /// Never answer (for deadlines).
         var silent = false
+        /// Bytes sent 100 ms after the rest.
+        var later: String? = nil
     }
 
     /// Connections accepted and requests seen (head and body, as text).
@@ -75,6 +77,12 @@ import Testing
                     let reply = script(index)
                     if reply.silent { continue }
                     context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: reply.bytes)), promise: nil)
+                    if let later = reply.later {
+                        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                        context.eventLoop.scheduleTask(in: .milliseconds(100)) {
+                            bound.value.writeAndFlush(NIOAny(ByteBuffer(string: later)), promise: nil)
+                        }
+                    }
                     if reply.close { context.close(promise: nil) }
                 }
             }
@@ -198,6 +206,25 @@ import Testing
         }()
         #expect(status == .ok)
         #expect(server.record.connections == 2)
+        pool.shutdown()
+        await server.close()
+    }
+
+    @Test func anAnswerReadOnlyToItsLastEventStillGivesItsConnectionBack() async throws {
+        // `data: end` comes in one chunk, the chunked body's last chunk a moment later (as a
+        // streaming upstream sends them): the reader stops at the event, the pool reads the rest.
+        let server = try await ScriptedServer { _ in
+            Reply(bytes: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\ndata: end\n\n\r\n", later: "0\r\n\r\n")
+        }
+        let pool = try pool(server)
+        for _ in 0..<2 {
+            do {
+                let exchange = try await pool.post(path: "/chat", headers: [:], body: ByteBuffer(string: "{}"), deadline: .now() + .seconds(10))
+                #expect(try await exchange.next().map { String(buffer: $0) } == "data: end\n\n")
+            }
+            try await eventually("the connection is parked once its answer ended") { pool.idleCount == 1 }
+        }
+        #expect(server.record.connections == 1)
         pool.shutdown()
         await server.close()
     }

@@ -102,6 +102,9 @@ final class UpstreamPool: Sendable {
     private let closed = Atomic<Bool>(false)
     static let maxIdlePerLoop = 256
     static let idleTimeout = TimeAmount.seconds(60)
+    /// How long the rest of an answer read only to its `data: end` may take to arrive before
+    /// its connection is closed instead of reused.
+    static let drainTimeout = TimeAmount.seconds(2)
 
     /// `trustRoots` other than the system's are for tests.
     init(
@@ -300,13 +303,18 @@ final class UpstreamExchange: Sendable {
         let handler = connection.handler
         let connection = self.connection
         let pool = self.pool
-        connection.channel.eventLoop.execute {
-            // The answer was read as far as the caller needed; if the rest is already here the
-            // connection can still be reused.
-            if handler.value.drainToEnd(), connection.channel.isActive, !handler.value.closeAfter {
+        let loop = connection.channel.eventLoop
+        loop.execute {
+            // The caller read the answer as far as it needed (`data: end`), but the response
+            // itself (a chunked body's last chunk) may still be on its way: read it to its end
+            // in the background and keep the connection, or close it if that takes too long.
+            guard connection.channel.isActive, !handler.value.closeAfter else {
+                return connection.channel.close(promise: nil)
+            }
+            let giveUp = loop.scheduleTask(in: UpstreamPool.drainTimeout) { connection.channel.close(promise: nil) }
+            handler.value.drain {
+                giveUp.cancel()
                 pool.park(connection)
-            } else {
-                connection.channel.close(promise: nil)
             }
         }
     }
@@ -403,6 +411,8 @@ final class ExchangeHandler: ChannelInboundHandler {
     private var waiter: EventLoopPromise<HTTPClientResponsePart>?
     private var failure: UpstreamExchangeError?
     private var idle = false
+    /// Set while the rest of an abandoned response is read: called at its end.
+    private var draining: (() -> Void)?
     /// The response said `Connection: close` (or was HTTP/1.0): not for reuse.
     private(set) var closeAfter = false
 
@@ -432,12 +442,18 @@ final class ExchangeHandler: ChannelInboundHandler {
         return promise.futureResult
     }
 
-    /// Whether the response's end is among the parts already read (they are discarded).
-    func drainToEnd() -> Bool {
+    /// Reads (and discards) the rest of the response, then calls `done`; a part after the
+    /// end closes the connection instead.
+    func drain(then done: @escaping () -> Void) {
+        waiter = nil
         while let part = buffered.popFirst() {
-            if case .end = part { return buffered.isEmpty }
+            guard case .end = part else { continue }
+            guard buffered.isEmpty else { return fail(.protocolError("bytes after the response")) }
+            return done()
         }
-        return false
+        guard failure == nil, let context else { return }
+        draining = done
+        context.read()
     }
 
     /// Between exchanges: read, so that a close is seen at once.
@@ -462,6 +478,13 @@ final class ExchangeHandler: ChannelInboundHandler {
             return fail(.protocolError("bytes on an idle connection"))
         }
         if case .head(let head) = part, !head.isKeepAlive { closeAfter = true }
+        if let done = draining {
+            if case .end = part {
+                draining = nil
+                done()
+            }
+            return
+        }
         if let waiter {
             self.waiter = nil
             waiter.succeed(part)
@@ -470,7 +493,13 @@ final class ExchangeHandler: ChannelInboundHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if draining != nil { context.read() }
+        context.fireChannelReadComplete()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        draining = nil
         if failure == nil { failure = .closed }
         if let waiter {
             self.waiter = nil
