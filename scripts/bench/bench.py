@@ -1067,10 +1067,12 @@ class Bench:
         """What observing one request costs (metrics, access log, key check), measured in-process:
         a few µs, far below scenario 1's run-to-run noise, so it is measured on its own."""
         n = 20_000 if self.args.quick else 500_000
-        self.emit("### 8. What observing a request costs (in-process)")
+        self.emit("### 8. What observing a request costs, and a request's pure steps (in-process)")
         self.emit()
         self.emit(f"`jbai-microbench {n}`: each step {n} times in a loop after a warm-up, in the worker's own code "
-                  "(WorkerCore's `ObservationBench`); the access log is written to /dev/null.")
+                  "(WorkerCore's `ObservationBench`); the access log is written to /dev/null. The last rows are "
+                  "the pure steps of scenario 1's request and the static upstream's 4-event answer, without "
+                  "sockets: what a request costs before any server, client or scheduling machinery.")
         self.emit()
         out = subprocess.run([os.path.join(self.args.bin, "jbai-microbench"), str(n)], capture_output=True,
                              text=True, timeout=300, check=True).stdout
