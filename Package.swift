@@ -105,7 +105,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "Fuzz", dependencies: ["FuzzTargets"]),
-        .testTarget(name: "SharedTests", dependencies: ["Shared"]),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "WorkerTests", dependencies: ["WorkerCore", "Shared"]),
         .testTarget(name: "SupervisorTests", dependencies: ["SupervisorCore", "Shared"]),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzTargets"]),

@@ -182,6 +182,18 @@ import Testing
         await server.close()
     }
 
+    @Test func aDeadlineAlreadyPastIsADeadlineFailureOnAReusedConnectionToo() async throws {
+        let server = try await ScriptedServer { _ in Reply(bytes: Self.ok("fine")) }
+        let pool = try pool(server)
+        #expect(try await post(pool).1 == "fine")
+        try await eventually("the connection is parked") { pool.idleCount == 1 }
+        // Whether the timer or the write runs first, the answer is the deadline, not a closed connection.
+        await #expect(throws: UpstreamExchangeError.deadlineExceeded) { _ = try await post(pool, within: .zero) }
+        await #expect(throws: UpstreamExchangeError.deadlineExceeded) { _ = try await post(pool, within: .zero) }
+        pool.shutdown()
+        await server.close()
+    }
+
     @Test func anAnswerCutBeforeItsEndIsAFailureNotAShortBody() async throws {
         let server = try await ScriptedServer { _ in Reply(bytes: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part", close: true) }
         let pool = try pool(server)

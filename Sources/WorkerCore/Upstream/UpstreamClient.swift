@@ -44,7 +44,7 @@ final class UpstreamClient: Sendable {
             ? UpstreamOrigin(url: trimmed).flatMap { try? UpstreamPool(origin: $0, connectTimeout: TimeAmount(connectTimeout)) }
             : nil
         self.accountURL = accountURL.hasSuffix("/") ? String(accountURL.dropLast()) : accountURL
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.baseURL = trimmed
         self.apiVersion = apiVersion
         self.agent = agent ?? Self.defaultAgent
         self.requestTimeout = TimeAmount(requestTimeout)
@@ -61,15 +61,23 @@ final class UpstreamClient: Sendable {
         try? await http.shutdown()
     }
 
+    /// The headers of every POST to the upstream (JetBrains' own client sends these).
+    private func postHeaders(jwt: String?) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(8)
+        if let jwt { headers.add(name: "grazie-authenticate-jwt", value: jwt) }
+        headers.add(name: "grazie-agent", value: agent)
+        headers.add(name: "User-Agent", value: "ktor-client")
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Accept-Charset", value: "UTF-8")
+        headers.add(name: "Cache-Control", value: "no-cache")
+        return headers
+    }
+
     private func request(path: String, jwt: String?, body: ByteBuffer) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .POST
-        if let jwt { request.headers.add(name: "grazie-authenticate-jwt", value: jwt) }
-        request.headers.add(name: "grazie-agent", value: agent)
-        request.headers.add(name: "User-Agent", value: "ktor-client")
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Accept-Charset", value: "UTF-8")
-        request.headers.add(name: "Cache-Control", value: "no-cache")
+        request.headers = postHeaders(jwt: jwt)
         request.body = .bytes(body)
         return request
     }
@@ -82,14 +90,7 @@ final class UpstreamClient: Sendable {
     func chat(_ body: ByteBuffer, jwt: String, codex: Bool = false, deadline: NIODeadline) async throws -> ChatResponse {
         let path = codex ? Self.responsesPath : chatPath
         if let chatPool {
-            var headers = HTTPHeaders()
-            headers.reserveCapacity(8)
-            headers.add(name: "grazie-authenticate-jwt", value: jwt)
-            headers.add(name: "grazie-agent", value: agent)
-            headers.add(name: "User-Agent", value: "ktor-client")
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "Accept-Charset", value: "UTF-8")
-            headers.add(name: "Cache-Control", value: "no-cache")
+            var headers = postHeaders(jwt: jwt)
             headers.add(name: "Accept", value: "text/event-stream")
             let exchange = try await chatPool.post(path: path, headers: headers, body: body, deadline: deadline)
             return ChatResponse(status: exchange.status, headers: exchange.headers, body: .pooled(exchange))

@@ -422,8 +422,10 @@ final class ExchangeHandler: ChannelInboundHandler {
     func send(head: HTTPRequestHead, body: ByteBuffer) {
         idle = false
         closeAfter = false
-        failure = nil
         buffered.removeAll(keepingCapacity: true)
+        // Already failed (the deadline passed before the request went out): `next()` says so.
+        // A failed connection is never reused, so a failure here is always this exchange's.
+        guard failure == nil else { return }
         guard let context, context.channel.isActive else { return fail(.stale) }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
