@@ -138,8 +138,9 @@ final class UpstreamPool: Sendable {
     var idleCount: Int { idle.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 
     /// Sends a POST and returns once the response head is in; the body is read from the
-    /// exchange. A reused connection that turns out closed before any answer byte is replaced
-    /// by a fresh one, once: that is the server's keep-alive timeout, not a failed attempt.
+    /// exchange. A reused connection found closed before the request was written to it is
+    /// replaced by a fresh one, once (the server's keep-alive timeout, not a failed attempt);
+    /// any later failure is the caller's, since a POST may not be sent twice.
     func post(path: String, headers: HTTPHeaders, body: ByteBuffer, deadline: NIODeadline) async throws -> UpstreamExchange {
         let current = MultiThreadedEventLoopGroup.currentEventLoop
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: origin.pathPrefix + path)
