@@ -1,14 +1,15 @@
 import Shared
 
 /// A fast reader for the upstream events that make up nearly every answer (`Content`,
-/// `ToolCall`/`FunctionCall`, `FinishMetadata`, the types the worker ignores), one pass over the
+/// `ToolCall`/`FunctionCall`, `FinishMetadata`, `QuotaMetadata`, the types the worker ignores), one pass over the
 /// payload's bytes with no decoder, container or key objects.
 ///
 /// It is an optimisation, never a second opinion: it answers only when the payload is valid
 /// JSON (checked strictly, RFC 8259) and every field the event's type needs has the plain
-/// shape (a string, or a small integer for `parallelToolIndex`). Anything else — an error event,
-/// `QuotaMetadata`, a number where a string was expected, a repeated key, an escape it would
-/// have to guess about — returns nil, and `UpstreamEvent.decode` reads the payload with the
+/// shape (a string, a small integer for `parallelToolIndex`, `QuotaMetadata`'s amounts as
+/// `{"amount": "…"}` and its time as a number or string). Anything else — an error event, a
+/// number where a string was expected, a repeated or escaped key, an escape it would have to
+/// guess about — returns nil, and `UpstreamEvent.decode` reads the payload with the
 /// general (Codable, lenient) decoder as before. A differential test holds the two to the
 /// same answer.
 enum EventScanner {
@@ -55,6 +56,26 @@ enum EventScanner {
         case block(Block)
         /// A number that is not a small integer, a bool, an object or an array.
         case other
+
+        /// As text: `.some(nil)` when absent or null, nil for a shape that is not a string.
+        var text: String?? {
+            switch self {
+            case .absent, .null: return .some(nil)
+            case .string(let s): return .some(s)
+            case .integer, .block, .other: return nil
+            }
+        }
+
+        /// As a time (epoch number or text, as `lenientInstant` reads them): `.some(nil)` when
+        /// absent or null, nil for another shape.
+        var instant: UpstreamInstant?? {
+            switch self {
+            case .absent, .null: return .some(nil)
+            case .integer(let i): return .some(UpstreamInstant(epoch: Double(i)))
+            case .string(let s): return .some(UpstreamInstant(text: s))
+            case .block, .other: return nil
+            }
+        }
     }
 
     /// `QuotaMetadata.updated` in its common shape: amounts as `{"amount": "…"}` (or a bare
@@ -71,13 +92,7 @@ enum EventScanner {
         var fields = [Value](repeating: .absent, count: Field.allCases.count)
         guard reader.object(into: &fields), reader.atEnd else { return nil }
 
-        func string(_ field: Field) -> String?? {
-            switch fields[field.rawValue] {
-            case .absent, .null: return .some(nil)
-            case .string(let s): return .some(s)
-            case .integer, .block, .other: return nil
-            }
-        }
+        func string(_ field: Field) -> String?? { fields[field.rawValue].text }
         // An error reported by either field is the general decoder's to word.
         switch fields[Field.eventType.rawValue] {
         case .absent, .null: break
@@ -104,23 +119,11 @@ enum EventScanner {
             return .finish(reason: reason ?? "stop")
         case "QuotaMetadata":
             // Mirrors `RawEvent`: amounts and times in their plain shapes only.
-            let spent: String?
-            switch fields[Field.spent.rawValue] {
-            case .absent, .null: spent = nil
-            case .string(let s): spent = s
-            default: return nil
-            }
+            guard let spent = string(.spent), let topUntil = fields[Field.until.rawValue].instant else { return nil }
             let block: Block?
             switch fields[Field.updated.rawValue] {
             case .absent, .null: block = nil
             case .block(let b): block = b
-            default: return nil
-            }
-            let topUntil: UpstreamInstant?
-            switch fields[Field.until.rawValue] {
-            case .absent, .null: topUntil = nil
-            case .integer(let i): topUntil = UpstreamInstant(epoch: Double(i))
-            case .string(let s): topUntil = UpstreamInstant(text: s)
             default: return nil
             }
             let report = QuotaReport(
@@ -262,57 +265,38 @@ enum EventScanner {
         }
 
         /// `updated`: an object of amounts and `until`, as `.block` when every one of them has
-        /// a plain shape, `.other` when not, nil when it is not JSON.
+        /// a plain shape, `.other` when not (or when one is repeated or a key escaped), nil when
+        /// it is not JSON.
         private mutating func block() -> Value? {
             skipSpace()
             guard current == UInt8(ascii: "{") else { return capture() }
             at += 1
-            var block = Block()
+            var members: [String: Value] = [:]
             var plain = true
-            // current, maximum, available, until: a repeated one is the general decoder's.
-            var seen = (false, false, false, false)
-            if take(UInt8(ascii: "}")) { return .block(block) }
-            repeat {
-                guard let (key, escaped) = memberKey() else { return nil }
-                let name = escaped ? "" : String(decoding: key, as: UTF8.self)
-                if escaped { plain = false }
-                switch name {
-                case "current", "maximum", "available":
-                    let repeated: Bool
+            if !take(UInt8(ascii: "}")) {
+                repeat {
+                    guard let (key, escaped) = memberKey() else { return nil }
+                    if escaped { plain = false }
+                    let name = escaped ? "" : String(decoding: key, as: UTF8.self)
+                    let value: Value?
                     switch name {
-                    case "current": repeated = seen.0; seen.0 = true
-                    case "maximum": repeated = seen.1; seen.1 = true
-                    default: repeated = seen.2; seen.2 = true
+                    case "current", "maximum", "available": value = amount()
+                    case "until": value = capture()
+                    default:
+                        guard skipValue(depth: 2) else { return nil }
+                        continue
                     }
-                    if repeated { plain = false }
-                    guard let value = amount() else { return nil }
-                    let text: String?
-                    switch value {
-                    case .string(let s): text = s
-                    case .null: text = nil
-                    default: plain = false; text = nil
-                    }
-                    switch name {
-                    case "current": block.current = text
-                    case "maximum": block.maximum = text
-                    default: block.available = text
-                    }
-                case "until":
-                    if seen.3 { plain = false }
-                    seen.3 = true
-                    guard let value = capture() else { return nil }
-                    switch value {
-                    case .integer(let i): block.until = UpstreamInstant(epoch: Double(i))
-                    case .string(let s): block.until = UpstreamInstant(text: s)
-                    case .null: block.until = nil
-                    default: plain = false
-                    }
-                default:
-                    guard skipValue(depth: 2) else { return nil }
-                }
-            } while take(UInt8(ascii: ","))
-            guard take(UInt8(ascii: "}")) else { return nil }
-            return plain ? .block(block) : .other
+                    guard let value else { return nil }
+                    if members.updateValue(value, forKey: name) != nil { plain = false }
+                } while take(UInt8(ascii: ","))
+                guard take(UInt8(ascii: "}")) else { return nil }
+            }
+            guard plain, let current = members["current", default: .absent].text,
+                  let maximum = members["maximum", default: .absent].text,
+                  let available = members["available", default: .absent].text,
+                  let until = members["until", default: .absent].instant
+            else { return .other }
+            return .block(Block(current: current, maximum: maximum, available: available, until: until))
         }
 
         private mutating func skipValue(depth: Int) -> Bool {
@@ -325,10 +309,7 @@ enum EventScanner {
                 at += 1
                 if take(UInt8(ascii: "}")) { return true }
                 repeat {
-                    skipSpace()
-                    guard current == UInt8(ascii: "\""), skipString() != nil, take(UInt8(ascii: ":")),
-                          skipValue(depth: depth + 1)
-                    else { return false }
+                    guard memberKey() != nil, skipValue(depth: depth + 1) else { return false }
                 } while take(UInt8(ascii: ","))
                 return take(UInt8(ascii: "}"))
             case UInt8(ascii: "[")?:
