@@ -33,6 +33,14 @@ public enum JSONText {
         out += "\""
     }
 
+    /// An object of `members`, each written as `,"key":value` (so optional members can be left
+    /// out without tracking which one comes first): the leading comma is dropped.
+    public static func appendObject(_ members: String, to out: inout String) {
+        out += "{"
+        out += members.isEmpty ? "" : Substring(members.utf8.dropFirst())
+        out += "}"
+    }
+
     /// `prefix` and the value when the value is there (`encodeIfPresent`), nothing otherwise;
     /// `prefix` is the literal `,"key":`.
     public static func appendMember(_ prefix: String, _ value: String?, to out: inout String) {

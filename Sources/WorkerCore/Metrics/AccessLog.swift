@@ -38,15 +38,15 @@ struct AccessLog: Sendable {
         case .json:
             // Written by hand (JSONEncoder took ~20 µs a line): one object, keys sorted.
             var out = "{\"api\":"
-            Self.appendJSON(e.api, to: &out)
+            JSONText.appendString(e.api, to: &out)
             out += ",\"attempts\":\(e.attempts),\"duration_ms\":\(ms),\"key\":"
-            Self.appendJSON(e.key, to: &out)
+            JSONText.appendString(e.key, to: &out)
             out += ",\"model\":"
-            Self.appendJSON(e.model, to: &out)
+            JSONText.appendString(e.model, to: &out)
             out += ",\"status\":\(e.status),\"tenant\":"
-            Self.appendJSON(tenant, to: &out)
+            JSONText.appendString(tenant, to: &out)
             out += ",\"time\":\"\(time)\",\"token\":"
-            Self.appendJSON(e.token, to: &out)
+            JSONText.appendString(e.token, to: &out)
             out += ",\"ttfb_ms\":\(ttfb)}"
             return out
         }
@@ -90,11 +90,6 @@ struct AccessLog: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// A JSON string (or `null`).
-    static func appendJSON(_ value: String?, to out: inout String) {
-        JSONText.appendString(value, to: &out)
-    }
-
     /// Milliseconds with one decimal.
     static func milliseconds(_ d: Duration) -> Double {
         (d.seconds * 10_000).rounded() / 10
@@ -107,7 +102,7 @@ struct AccessLog: Sendable {
         guard value.isEmpty || value.utf8.contains(where: { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x5C })
         else { return value }
         var out = ""
-        appendJSON(value, to: &out)
+        JSONText.appendString(value, to: &out)
         return out
     }
 }

@@ -163,21 +163,16 @@ extension AnswerDelta {
 
 extension OpenAIWire.ToolCallOut {
     func appendJSON(to out: inout String) {
-        out += "{"
-        var first = true
-        func separator() { if first { first = false } else { out += "," } }
-        if let index { separator(); out += #""index":"#; out += String(index) }
-        if let id { separator(); out += #""id":"#; JSONText.appendString(id, to: &out) }
-        if let type { separator(); out += #""type":"#; JSONText.appendString(type, to: &out) }
-        separator()
-        out += #""function":{"#
-        var firstInner = true
-        if let name = function.name { firstInner = false; out += #""name":"#; JSONText.appendString(name, to: &out) }
-        if let arguments = function.arguments {
-            out += firstInner ? #""arguments":"# : #","arguments":"#
-            JSONText.appendString(arguments, to: &out)
-        }
-        out += "}}"
+        var members = ""
+        if let index { members += #","index":"# + String(index) }
+        JSONText.appendMember(#","id":"#, id, to: &members)
+        JSONText.appendMember(#","type":"#, type, to: &members)
+        var call = ""
+        JSONText.appendMember(#","name":"#, function.name, to: &call)
+        JSONText.appendMember(#","arguments":"#, function.arguments, to: &call)
+        members += #","function":"#
+        JSONText.appendObject(call, to: &members)
+        JSONText.appendObject(members, to: &out)
     }
 
     static func appendJSON(_ calls: [Self], to out: inout String) {
@@ -200,9 +195,7 @@ extension QuotaReport {
         JSONText.appendMember(#","until":"#, until, to: &members)
         JSONText.appendMember(#","available":"#, available, to: &members)
         JSONText.appendMember(#","top_up_available":"#, topUpAvailable, to: &members)
-        out += "{"
-        out += members.isEmpty ? "" : Substring(members.utf8.dropFirst())
-        out += "}"
+        JSONText.appendObject(members, to: &out)
     }
 }
 
@@ -235,6 +228,19 @@ extension OpenAIWire {
         JSONText.appendString(model, to: &out)
         out += #","choices":["#
     }
+
+    /// `]`, the usage (`null` when absent and `nullUsage`, nothing otherwise) and `}`: how a
+    /// completion and a chunk end.
+    static func appendEpilogue(usage: Usage?, nullUsage: Bool, to out: inout String) {
+        out += "]"
+        if let usage {
+            out += #","usage":"#
+            usage.appendJSON(to: &out)
+        } else if nullUsage {
+            out += #","usage":null"#
+        }
+        out += "}"
+    }
 }
 
 extension OpenAIWire.Completion {
@@ -258,12 +264,7 @@ extension OpenAIWire.Completion {
             JSONText.appendString(choice.finishReason, to: &out)
             out += "}"
         }
-        out += "]"
-        if let usage {
-            out += #","usage":"#
-            usage.appendJSON(to: &out)
-        }
-        out += "}"
+        OpenAIWire.appendEpilogue(usage: usage, nullUsage: false, to: &out)
         return out
     }
 }
@@ -277,7 +278,7 @@ extension OpenAIWire.Chunk {
             if i > 0 { out += "," }
             out += #"{"index":"#
             out += String(choice.index)
-            out += #","delta":{"#
+            out += #","delta":"#
             var members = ""
             JSONText.appendMember(#","role":"#, choice.delta.role, to: &members)
             JSONText.appendMember(#","content":"#, choice.delta.content, to: &members)
@@ -285,19 +286,12 @@ extension OpenAIWire.Chunk {
                 members += #","tool_calls":"#
                 OpenAIWire.ToolCallOut.appendJSON(calls, to: &members)
             }
-            out += members.isEmpty ? "" : Substring(members.utf8.dropFirst())
-            out += #"},"finish_reason":"#
+            JSONText.appendObject(members, to: &out)
+            out += #","finish_reason":"#
             JSONText.appendString(choice.finishReason, to: &out)
             out += "}"
         }
-        out += "]"
-        if let usage {
-            out += #","usage":"#
-            usage.appendJSON(to: &out)
-        } else if includeUsageField {
-            out += #","usage":null"#
-        }
-        out += "}"
+        OpenAIWire.appendEpilogue(usage: usage, nullUsage: includeUsageField, to: &out)
         return out
     }
 }

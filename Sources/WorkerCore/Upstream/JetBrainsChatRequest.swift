@@ -195,41 +195,31 @@ extension JetBrainsMessage {
     }
 
     func appendJSON(to out: inout String) {
-        func text(_ type: String, _ key: String, _ value: String) {
+        /// `{"type":TYPE,"key":"value",…}`, the members in the order given (the `Encodable`
+        /// conformance's keys); `close: false` leaves the object open for a nested member.
+        func message(_ type: String, _ members: KeyValuePairs<String, String>, close: Bool = true) {
             out += #"{"type":""#
             out += type
-            out += key
-            JSONText.appendString(value, to: &out)
-            out += "}"
-        }
-        func tool(_ type: String, _ id: String, _ toolName: String, _ key: String, _ value: String) {
-            out += #"{"type":""#
-            out += type
-            out += #"","id":"#
-            JSONText.appendString(id, to: &out)
-            out += #","toolName":"#
-            JSONText.appendString(toolName, to: &out)
-            out += key
-            JSONText.appendString(value, to: &out)
-            out += "}"
+            out += "\""
+            for (key, value) in members {
+                out += #",""#
+                out += key
+                out += #"":"#
+                JSONText.appendString(value, to: &out)
+            }
+            if close { out += "}" }
         }
         switch self {
-        case .system(let t): text("system_message", #"","content":"#, t)
-        case .user(let t): text("user_message", #"","content":"#, t)
-        case .assistantText(let t): text("assistant_message_text", #"","content":"#, t)
-        case .media(let mediaType, let data):
-            out += #"{"type":"media_message","mediaType":"#
-            JSONText.appendString(mediaType, to: &out)
-            out += #","data":"#
-            JSONText.appendString(data, to: &out)
-            out += "}"
+        case .system(let t): message("system_message", ["content": t])
+        case .user(let t): message("user_message", ["content": t])
+        case .assistantText(let t): message("assistant_message_text", ["content": t])
+        case .media(let mediaType, let data): message("media_message", ["mediaType": mediaType, "data": data])
         case .assistantTool(let id, let toolName, let arguments):
-            tool("assistant_message_tool", id, toolName, #","content":"#, arguments)
+            message("assistant_message_tool", ["id": id, "toolName": toolName, "content": arguments])
         case .toolResult(let id, let toolName, let result):
-            tool("tool_message", id, toolName, #","result":"#, result)
+            message("tool_message", ["id": id, "toolName": toolName, "result": result])
         case .assistantV7(let content, let functionName, let arguments):
-            out += #"{"type":"assistant_message","content":"#
-            JSONText.appendString(content, to: &out)
+            message("assistant_message", ["content": content], close: false)
             if let functionName {
                 out += #","functionCall":{"functionName":"#
                 JSONText.appendString(functionName, to: &out)
@@ -239,11 +229,7 @@ extension JetBrainsMessage {
             }
             out += "}"
         case .functionResultV7(let functionName, let content):
-            out += #"{"type":"function_message","functionName":"#
-            JSONText.appendString(functionName, to: &out)
-            out += #","content":"#
-            JSONText.appendString(content, to: &out)
-            out += "}"
+            message("function_message", ["functionName": functionName, "content": content])
         }
     }
 }
