@@ -15,17 +15,22 @@ package enum WorkerFuzz {
         (.v7, "openai-gpt-5"), (.v8, "openai-gpt-5-codex"),
     ]
 
-    /// `POST /v1/chat/completions`: the body decoder, its error message, and the translation.
-    package static func chatCompletion(_ data: Data) {
-        let body: ChatCompletionRequest
+    /// A body decoded as its endpoint decodes it; a decoding error goes through the describer
+    /// that words the endpoint's 400.
+    private static func decoded<T: Decodable>(_ type: T.Type, _ data: Data) -> T? {
         do {
-            body = try JSONDecoder.shared.decode(ChatCompletionRequest.self, from: data)
+            return try JSONDecoder.shared.decode(T.self, from: data)
         } catch let error as DecodingError {
             _ = SeedSettings.describe(error)
-            return
+            return nil
         } catch {
-            return
+            return nil
         }
+    }
+
+    /// `POST /v1/chat/completions`: the body decoder, its error message, and the translation.
+    package static func chatCompletion(_ data: Data) {
+        guard let body = decoded(ChatCompletionRequest.self, data) else { return }
         _ = OpenAIChatEncoder(model: body.model, includeUsage: body.streamOptions?.includeUsage ?? false, promptTokens: TokenEstimator.inputTokens(of: body))
         translate(body)
     }
@@ -34,15 +39,7 @@ package enum WorkerFuzz {
     /// internal chat request (with and without `max_tokens` required, image URLs on and off),
     /// and the translation.
     package static func messages(_ data: Data) {
-        let body: MessagesRequest
-        do {
-            body = try JSONDecoder.shared.decode(MessagesRequest.self, from: data)
-        } catch let error as DecodingError {
-            _ = SeedSettings.describe(error)
-            return
-        } catch {
-            return
-        }
+        guard let body = decoded(MessagesRequest.self, data) else { return }
         for (requireMaxTokens, allowImageURLs) in [(true, false), (false, true)] {
             guard let chat = try? body.chatRequest(requireMaxTokens: requireMaxTokens, allowImageURLs: allowImageURLs) else { continue }
             _ = AnthropicEncoder(model: body.model, inputTokens: TokenEstimator.inputTokens(of: chat))
