@@ -76,13 +76,13 @@ public enum ObservationBench {
     /// server, client or scheduling machinery.
     private static func pipeline(measure: (String, (Int) -> Void) -> Void) {
         let requestBody = Data(#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#.utf8)
-        let answer = ByteBuffer(string: [
-            #"data: {"event_type":"data","type":"Content","content":"Hello"}"#,
-            #"data: {"event_type":"data","type":"Content","content":"! How can I help you today?"}"#,
-            #"data: {"event_type":"data","type":"FinishMetadata","reason":"stop"}"#,
-            #"data: {"event_type":"data","type":"QuotaMetadata","updated":{"current":{"amount":"12"},"maximum":{"amount":"1000000"},"until":1767225600000},"spent":{"amount":"1"}}"#,
-            "data: end", "",
-        ].joined(separator: "\n\n"))
+        let content = #"{"event_type":"data","type":"Content","content":"! How can I help you today?"}"#
+        let quota = #"{"event_type":"data","type":"QuotaMetadata","updated":{"current":{"amount":"12"},"maximum":{"amount":"1000000"},"until":1767225600000},"spent":{"amount":"1"}}"#
+        let events = [
+            #"{"event_type":"data","type":"Content","content":"Hello"}"#, content,
+            #"{"event_type":"data","type":"FinishMetadata","reason":"stop"}"#, quota, "end",
+        ]
+        let answer = ByteBuffer(string: events.map { "data: \($0)\n\n" }.joined())
         let request = try! JSONDecoder.shared.decode(ChatCompletionRequest.self, from: requestBody)
         let translator = ChatTranslator(apiVersion: .v8)
         func collect() -> AnswerBuilder {
@@ -102,8 +102,6 @@ public enum ObservationBench {
             _ = try! translator.translate(request, profile: "openai-gpt-4o").request.jsonBuffer
         }
         measure("upstream answer: SSE parse, 4 events decoded, answer built") { _ in _ = collect() }
-        let content = #"{"event_type":"data","type":"Content","content":"! How can I help you today?"}"#
-        let quota = #"{"event_type":"data","type":"QuotaMetadata","updated":{"current":{"amount":"12"},"maximum":{"amount":"1000000"},"until":1767225600000},"spent":{"amount":"1"}}"#
         measure("one Content event decoded") { _ in _ = try! UpstreamEvent.decode(content) }
         measure("one QuotaMetadata event decoded") { _ in _ = try! UpstreamEvent.decode(quota) }
         measure("SSE parse of the answer") { _ in var p = SSEParser(); _ = p.feed(answer) }
