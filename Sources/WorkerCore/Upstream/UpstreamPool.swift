@@ -179,10 +179,11 @@ final class UpstreamPool: Sendable {
         return nil
     }
 
-    /// Parks a connection whose exchange ended cleanly (on its event loop).
-    fileprivate func park(_ connection: PooledConnection) {
+    /// Parks a connection whose exchange ended, if it may carry another (on its event loop);
+    /// closes it otherwise.
+    fileprivate func release(_ connection: PooledConnection) {
         let key = ObjectIdentifier(connection.channel.eventLoop)
-        let parked = !closed.load(ordering: .relaxed) && idle.withLock { idle -> Bool in
+        let parked = connection.reusable && !closed.load(ordering: .relaxed) && idle.withLock { idle -> Bool in
             guard idle[key, default: []].count < Self.maxIdlePerLoop else { return false }
             idle[key, default: []].append(connection)
             return true
@@ -247,6 +248,9 @@ final class PooledConnection: Sendable {
         self.handler = handler
     }
 
+    /// Open, and its last response did not ask to close it (on its loop).
+    var reusable: Bool { channel.isActive && !handler.value.closeAfter }
+
     /// Takes an idle, open connection for an exchange; false when it is gone or taken.
     func claim() -> Bool {
         guard channel.isActive else { return false }
@@ -309,13 +313,11 @@ final class UpstreamExchange: Sendable {
             // The caller read the answer as far as it needed (`data: end`), but the response
             // itself (a chunked body's last chunk) may still be on its way: read it to its end
             // in the background and keep the connection, or close it if that takes too long.
-            guard connection.channel.isActive, !handler.value.closeAfter else {
-                return connection.channel.close(promise: nil)
-            }
+            guard connection.reusable else { return connection.channel.close(promise: nil) }
             let giveUp = loop.scheduleTask(in: UpstreamPool.drainTimeout) { connection.channel.close(promise: nil) }
             handler.value.drain {
                 giveUp.cancel()
-                pool.park(connection)
+                pool.release(connection)
             }
         }
     }
@@ -358,11 +360,7 @@ final class UpstreamExchange: Sendable {
             timer?.cancel()
             let connection = self.connection
             let pool = self.pool
-            connection.channel.eventLoop.execute {
-                if connection.channel.isActive, !connection.handler.value.closeAfter { pool.park(connection) } else {
-                    connection.channel.close(promise: nil)
-                }
-            }
+            connection.channel.eventLoop.execute { pool.release(connection) }
             return nil
         case .head:
             throw UpstreamExchangeError.protocolError("a second response head")
