@@ -100,7 +100,7 @@ import Testing
 
     func pool(_ server: ScriptedServer, scheme: String = "http", host: String = "127.0.0.1", prefix: String = "", trustRoots: NIOSSLTrustRoots = .default) throws -> UpstreamPool {
         let origin = try #require(UpstreamOrigin(url: "\(scheme)://\(host):\(server.port)\(prefix)"))
-        return try UpstreamPool(origin: origin, connectTimeout: .seconds(5), trustRoots: trustRoots)
+        return UpstreamPool(origin: origin, connectTimeout: .seconds(5), trustRoots: trustRoots)
     }
 
     func post(_ pool: UpstreamPool, body: String = #"{"q":1}"#, within: TimeAmount = .seconds(10)) async throws -> (HTTPResponseStatus, String) {
@@ -245,7 +245,7 @@ import Testing
         let server = try await ScriptedServer { _ in Reply(bytes: "") }
         let port = server.port
         await server.close()
-        let pool = try UpstreamPool(origin: try #require(UpstreamOrigin(url: "http://127.0.0.1:\(port)")), connectTimeout: .seconds(5))
+        let pool = UpstreamPool(origin: try #require(UpstreamOrigin(url: "http://127.0.0.1:\(port)")), connectTimeout: .seconds(5))
         await #expect {
             _ = try await pool.post(path: "/", headers: [:], body: ByteBuffer(), deadline: .now() + .seconds(5))
         } throws: { error in

@@ -41,7 +41,7 @@ final class UpstreamClient: Sendable {
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let trimmed = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.chatPool = outboundProxy == nil
-            ? UpstreamOrigin(url: trimmed).flatMap { try? UpstreamPool(origin: $0, connectTimeout: TimeAmount(connectTimeout)) }
+            ? UpstreamOrigin(url: trimmed).map { UpstreamPool(origin: $0, connectTimeout: TimeAmount(connectTimeout)) }
             : nil
         self.accountURL = accountURL.hasSuffix("/") ? String(accountURL.dropLast()) : accountURL
         self.baseURL = trimmed

@@ -95,7 +95,10 @@ enum UpstreamExchangeError: Error, CustomStringConvertible, Equatable {
 final class UpstreamPool: Sendable {
     let origin: UpstreamOrigin
     private let group: MultiThreadedEventLoopGroup
-    private let tls: NIOSSLContext?
+    /// For an `https` origin; its context is made at the first connection (loading the trust
+    /// store takes about 10 ms, which start-up need not wait for) and kept.
+    private let tlsConfiguration: TLSConfiguration?
+    private let tlsContext = Mutex<NIOSSLContext?>(nil)
     private let connectTimeout: TimeAmount
     /// Idle connections per event loop (keyed by the loop's identity).
     private let idle = Mutex<[ObjectIdentifier: [PooledConnection]]>([:])
@@ -110,7 +113,7 @@ final class UpstreamPool: Sendable {
     init(
         origin: UpstreamOrigin, connectTimeout: TimeAmount, trustRoots: NIOSSLTrustRoots = .default,
         group: MultiThreadedEventLoopGroup = .singleton
-    ) throws {
+    ) {
         self.origin = origin
         self.group = group
         self.connectTimeout = connectTimeout
@@ -118,9 +121,24 @@ final class UpstreamPool: Sendable {
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.applicationProtocols = ["http/1.1"]
             configuration.trustRoots = trustRoots
-            self.tls = try NIOSSLContext(configuration: configuration)
+            self.tlsConfiguration = configuration
         } else {
-            self.tls = nil
+            self.tlsConfiguration = nil
+        }
+    }
+
+    /// The TLS context, made once; nil for plain `http`.
+    private func tls() throws(UpstreamExchangeError) -> NIOSSLContext? {
+        guard let tlsConfiguration else { return nil }
+        do {
+            return try tlsContext.withLock { context in
+                if let context { return context }
+                let made = try NIOSSLContext(configuration: tlsConfiguration)
+                context = made
+                return made
+            }
+        } catch {
+            throw .connectFailed("TLS: \(error)")
         }
     }
 
@@ -201,7 +219,7 @@ final class UpstreamPool: Sendable {
     private func connect(on loop: any EventLoop, deadline: NIODeadline) async throws -> PooledConnection {
         let timeout = min(connectTimeout, deadline - .now())
         guard timeout > .zero else { throw UpstreamExchangeError.deadlineExceeded }
-        let tls = self.tls
+        let tls = try tls()
         let host = origin.host
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(timeout)
